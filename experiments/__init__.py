@@ -1,0 +1,1 @@
+"""Chaos Toolkit experiments and the extension they use (actions, probes, tolerances, controls)."""

@@ -1,0 +1,1 @@
+"""Everything that creates infrastructure: emulators, the stack, the local Lambda runtime, seeding."""

@@ -1,0 +1,1 @@
+"""Report generation (HTML, metrics). Generated files land in this folder and are git-ignored."""

@@ -1,0 +1,270 @@
+"""``lambda_handler``: every record processed, one audit line each, failures raised only at the end."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+import healer.handler as handler_module
+from healer.audit import AUDIT_MARKER
+from healer.config import BACKUP_BUCKET_VAR, PRODUCTION_BUCKET_VAR, HealerConfig
+from healer.exceptions import ConfigurationError, HealingFailed
+
+PROD = "prod-bucket"
+BACKUP = "backup-bucket"
+CONFIG = HealerConfig(production_bucket=PROD, backup_bucket=BACKUP)
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
+AUDIT_FIELDS = {"type", "key", "event", "event_time", "action", "outcome", "time_to_heal_ms", "detail", "request_id"}
+
+
+def _client_error(code: str, operation: str, status: int) -> ClientError:
+    response = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, operation)  # type: ignore[arg-type]
+
+
+class FakeS3:
+    """Two in-memory buckets answering the two calls ``heal`` makes on its common path."""
+
+    def __init__(self, production: set[str], backup: set[str]) -> None:
+        self.objects = {PROD: set(production), BACKUP: set(backup)}
+        self.calls: list[tuple[str, str]] = []
+        self.head_errors: dict[str, ClientError] = {}
+
+    def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        self.calls.append(("head_object", Key))
+        if Key in self.head_errors:
+            raise self.head_errors[Key]
+        if Key not in self.objects[Bucket]:
+            raise _client_error("404", "HeadObject", 404)
+        return {"ContentLength": 1}
+
+    def copy_object(self, *, Bucket: str, Key: str, CopySource: dict[str, str], **_: Any) -> dict[str, Any]:  # noqa: N803
+        self.calls.append(("copy_object", Key))
+        if CopySource["Key"] not in self.objects[CopySource["Bucket"]]:
+            raise _client_error("NoSuchKey", "CopyObject", 404)
+        self.objects[Bucket].add(Key)
+        return {}
+
+
+def s3_record(key: str, *, bucket: str = PROD, seconds_ago: float = 2.0) -> dict[str, Any]:
+    event_time = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+    return {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectRemoved:Delete",
+        "eventTime": event_time.isoformat().replace("+00:00", "Z"),
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key}},
+    }
+
+
+def sns_event(*messages: object) -> dict[str, Any]:
+    return {
+        "Records": [
+            {"EventSource": "aws:sns", "Sns": {"Message": m if isinstance(m, str) else json.dumps(m)}} for m in messages
+        ]
+    }
+
+
+def audit_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert all(line["type"] == AUDIT_MARKER for line in lines)
+    return lines
+
+
+CONTEXT = SimpleNamespace(aws_request_id="req-123")
+
+
+@pytest.fixture
+def fake_s3(monkeypatch: pytest.MonkeyPatch) -> FakeS3:
+    """Production has lost a.txt, missing.txt and c.txt; the backup holds all but missing.txt."""
+    fake = FakeS3(production={"unrelated.txt"}, backup={"a.txt", "c.txt", "unrelated.txt"})
+    monkeypatch.setattr(handler_module, "_s3", lambda: fake)
+    monkeypatch.setattr(handler_module, "_config", lambda: CONFIG)
+    return fake
+
+
+@pytest.fixture
+def fresh_config_cache() -> Iterator[None]:
+    handler_module._config.cache_clear()
+    yield
+    handler_module._config.cache_clear()
+
+
+# --- a record missing from backup -----------------------------------------------------------------------
+
+
+def test_every_record_is_processed_and_the_failure_is_raised_at_the_end(
+    fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = sns_event({"Records": [s3_record("a.txt"), s3_record("missing.txt"), s3_record("c.txt")]})
+
+    with pytest.raises(HealingFailed) as caught:
+        handler_module.lambda_handler(event, CONTEXT)
+
+    assert {"a.txt", "c.txt"} <= fake_s3.objects[PROD]  # siblings healed
+    assert [key for op, key in fake_s3.calls if op == "copy_object"] == ["a.txt", "missing.txt", "c.txt"]
+    assert len(caught.value.failures) == 1
+    assert "'missing.txt'" in str(caught.value)
+    assert "BackupObjectMissing" in str(caught.value)
+    assert "'a.txt'" not in str(caught.value)
+
+
+def test_one_audit_line_per_record_with_key_action_outcome_and_time_to_heal(
+    fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = sns_event({"Records": [s3_record("a.txt"), s3_record("missing.txt"), s3_record("c.txt")]})
+
+    with pytest.raises(HealingFailed):
+        handler_module.lambda_handler(event, CONTEXT)
+
+    lines = audit_lines(capsys)
+    assert [(line["key"], line["action"], line["outcome"]) for line in lines] == [
+        ("a.txt", "restored", "healed"),
+        ("missing.txt", "restore", "failed"),
+        ("c.txt", "restored", "healed"),
+    ]
+    assert all(set(line) == AUDIT_FIELDS for line in lines)
+    assert all(line["request_id"] == "req-123" for line in lines)
+    healed_times = [line["time_to_heal_ms"] for line in lines if line["outcome"] == "healed"]
+    assert all(isinstance(ms, int) and 1_000 <= ms < 60_000 for ms in healed_times)  # events are ~2 s old
+    assert lines[1]["time_to_heal_ms"] is None
+    assert "'backup-bucket'" in lines[1]["detail"]
+
+
+# --- all well ------------------------------------------------------------------------------------------------
+
+
+def test_successful_invocation_returns_counts(fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]) -> None:
+    event = sns_event({"Records": [s3_record("a.txt"), s3_record("unrelated.txt"), s3_record("c.txt")]})
+
+    counts = handler_module.lambda_handler(event, CONTEXT)
+
+    assert counts == {"healed": 2, "kept": 1, "ignored": 0, "skipped": 0, "failed": 0}
+    assert [line["outcome"] for line in audit_lines(capsys)] == ["healed", "kept-existing", "healed"]
+
+
+def test_test_event_only_is_skipped_without_raising(fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]) -> None:
+    envelopes = json.loads((FIXTURES / "moto-5.2.5-sns-s3-removed.json").read_text(encoding="utf-8"))
+    test_event = next(e["Message"] for e in envelopes if e["Message"].get("Event") == "s3:TestEvent")
+
+    counts = handler_module.lambda_handler(sns_event(test_event), CONTEXT)
+
+    assert counts == {"healed": 0, "kept": 0, "ignored": 0, "skipped": 1, "failed": 0}
+    assert fake_s3.calls == []
+    (line,) = audit_lines(capsys)
+    assert line["outcome"] == "skipped"
+    assert line["key"] is None
+    assert "s3:TestEvent" in line["detail"]
+
+
+def test_captured_moto_messages_heal_their_decoded_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    envelopes = json.loads((FIXTURES / "moto-5.2.5-sns-s3-removed.json").read_text(encoding="utf-8"))
+    keys = {"dir/a b+c ü.txt", "batch/1.txt", "batch/2.txt"}
+    fake = FakeS3(production=set(), backup=keys)
+    fake.objects["capture-prod"] = fake.objects.pop(PROD)
+    monkeypatch.setattr(handler_module, "_s3", lambda: fake)
+    monkeypatch.setattr(handler_module, "_config", lambda: HealerConfig("capture-prod", BACKUP))
+
+    counts = handler_module.lambda_handler(sns_event(*(e["Message"] for e in envelopes)), CONTEXT)
+
+    assert counts == {"healed": 3, "kept": 0, "ignored": 0, "skipped": 2, "failed": 0}
+    assert fake.objects["capture-prod"] == keys
+
+
+# --- malformed records and AWS errors -------------------------------------------------------------------
+
+
+def test_rejected_record_fails_the_invocation_but_its_siblings_heal(
+    fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = s3_record("whatever.txt")
+    del broken["s3"]["object"]["key"]
+    event = sns_event({"Records": [s3_record("a.txt"), broken, s3_record("c.txt")]})
+
+    with pytest.raises(HealingFailed) as caught:
+        handler_module.lambda_handler(event, CONTEXT)
+
+    assert {"a.txt", "c.txt"} <= fake_s3.objects[PROD]
+    (failure,) = caught.value.failures
+    assert failure.startswith("rejected record: ")
+    assert "KeyError('key')" in failure
+    assert [line["outcome"] for line in audit_lines(capsys)] == ["healed", "rejected", "healed"]
+
+
+def test_unparsable_sns_message_fails_the_invocation(fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(HealingFailed, match="not JSON"):
+        handler_module.lambda_handler(sns_event("{oops"), CONTEXT)
+
+    (line,) = audit_lines(capsys)
+    assert line["outcome"] == "rejected"
+    assert "{oops" in line["detail"]
+
+
+def test_aws_error_on_one_record_is_audited_and_raised_after_its_siblings(
+    fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_s3.head_errors["a.txt"] = _client_error("AccessDenied", "HeadObject", 403)
+    event = sns_event({"Records": [s3_record("a.txt"), s3_record("c.txt")]})
+
+    with pytest.raises(HealingFailed, match=re.escape("'a.txt': ClientError")):
+        handler_module.lambda_handler(event, CONTEXT)
+
+    assert "c.txt" in fake_s3.objects[PROD]
+    assert [(line["key"], line["outcome"]) for line in audit_lines(capsys)] == [("a.txt", "error"), ("c.txt", "healed")]
+
+
+# --- module set-up ---------------------------------------------------------------------------------------
+
+
+def test_importing_the_handler_creates_no_boto3_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    class ClientCreated(Exception):
+        pass
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise ClientCreated("boto3 client created")
+
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", PRODUCTION_BUCKET_VAR, BACKUP_BUCKET_VAR):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(boto3, "client", refuse)
+    monkeypatch.setattr(boto3.session.Session, "client", refuse)
+
+    module = importlib.reload(handler_module)  # would raise ClientCreated if import made a client
+
+    # The patch does sit on the path the handler uses, on first use:
+    with pytest.raises(ClientCreated):
+        module._s3()
+
+
+def test_missing_environment_configuration_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, fresh_config_cache: None
+) -> None:
+    monkeypatch.delenv(PRODUCTION_BUCKET_VAR, raising=False)
+    monkeypatch.setenv(BACKUP_BUCKET_VAR, BACKUP)
+    monkeypatch.setattr(handler_module, "_s3", lambda: FakeS3(set(), set()))
+
+    with pytest.raises(ConfigurationError, match=f"environment variable {PRODUCTION_BUCKET_VAR} is not set"):
+        handler_module.lambda_handler(sns_event({"Records": [s3_record("a.txt")]}), CONTEXT)
+
+
+def test_configuration_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, fresh_config_cache: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(PRODUCTION_BUCKET_VAR, PROD)
+    monkeypatch.setenv(BACKUP_BUCKET_VAR, BACKUP)
+    fake = FakeS3(production=set(), backup={"a.txt"})
+    monkeypatch.setattr(handler_module, "_s3", lambda: fake)
+
+    counts = handler_module.lambda_handler(sns_event({"Records": [s3_record("a.txt")]}), CONTEXT)
+
+    assert counts["healed"] == 1
+    assert handler_module._config() == CONFIG
