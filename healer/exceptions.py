@@ -4,7 +4,8 @@
     ├── ConfigurationError       bad or missing environment configuration
     ├── BadEventError            a record that cannot be parsed (never retried into success)
     └── RestoreError             a record that was understood but could not be healed
-        └── BackupObjectMissing  the key has no copy in the backup bucket
+        ├── BackupObjectMissing  the key has no copy in the backup bucket
+        └── IntegrityError       the bytes read do not match the backup's checksum
 
 ``HealingFailed`` is what the handler raises at the end of an invocation when
 any record failed: Lambda then retries the event and finally sends it to the
@@ -36,6 +37,10 @@ class RestoreError(HealerError):
 
 class BackupObjectMissing(RestoreError):
     """The backup bucket holds no copy of the key, so nothing can be restored."""
+
+
+class IntegrityError(RestoreError):
+    """The bytes read from the backup do not match its checksum."""
 
 
 class HealingFailed(HealerError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -64,22 +65,15 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-def sha256_of(s3: S3Client, bucket: str, key: str) -> str | None:
-    """Hash of the object's bytes, or None if it does not exist."""
+def sha256_of(s3: S3Client, bucket: str, key: str, *, algorithm: str = "sha256") -> str | None:
+    """Hash of the object's bytes (SHA-256, or ``algorithm``), or None if it does not exist."""
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
             return None
         raise
-    return hashlib.sha256(body).hexdigest()
-
-
-def present_keys(s3: S3Client, bucket: str, prefix: str = "") -> set[str]:
-    keys: set[str] = set()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.update(item["Key"] for item in page.get("Contents", []))
-    return keys
+    return hashlib.new(algorithm, body, usedforsecurity=False).hexdigest()
 
 
 class Expected(Protocol):
@@ -92,6 +86,127 @@ class Expected(Protocol):
     def md5(self) -> str: ...
 
 
+class HealWatcher:
+    """Watches faulted keys until each is back; records how long every one took.
+
+    ``expected_etag(key)`` says what a healthy object's ETag is (the MD5 of its bytes for a
+    single-part upload). While keys are pending, each poll lists the bucket (1,000 keys a
+    request) or, for a few keys, HEADs them; a key counts as back when its ETag is the expected
+    one. Polling takes at most about a third of the time, so measuring does not starve the
+    emulator it measures. Use ``watch()`` in a background thread or ``wait()`` in the caller's.
+    """
+
+    def __init__(self, s3: S3Client, bucket: str, expected_etag: Mapping[str, str], *, poll_s: float = 0.1) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.expected_etag = dict(expected_etag)
+        self.poll_s = poll_s
+        self._pending: dict[str, float] = {}
+        self._healed: dict[str, float] = {}
+        self._faulted_at: dict[str, float] = {}
+        self._reuploaded: set[str] = set()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._last_check_s = 0.0
+
+    def add(self, sent_at: Mapping[str, float]) -> None:
+        """Start watching keys; ``sent_at`` is when each one's fault (delete) was sent."""
+        with self._changed:
+            for key, when in sent_at.items():
+                if key not in self.expected_etag:
+                    continue  # not a key the steady state covers
+                # A key faulted again while pending keeps its first time: never understate.
+                self._pending[key] = min(when, self._pending.get(key, when))
+                self._faulted_at[key] = self._pending[key]
+                self._healed.pop(key, None)
+            self._changed.notify_all()
+
+    def expect(self, key: str, etag: str) -> None:
+        """A legitimate change (a re-upload): from now on this ETag is the healthy one."""
+        with self._changed:
+            self.expected_etag[key] = etag
+            self._reuploaded.add(key)
+
+    def faulted_at(self) -> dict[str, float]:
+        """When each watched key's (latest) fault was sent, as time.time()."""
+        with self._lock:
+            return dict(self._faulted_at)
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def poll_once(self) -> int:
+        """Check pending keys once; return how many are still pending."""
+        with self._lock:
+            waiting = dict(self._pending)
+        if not waiting:
+            return 0
+        started = time.monotonic()
+        etags = _etags(self.s3, self.bucket, set(waiting))
+        seen_at = time.time()
+        with self._changed:
+            for key, etag in etags.items():
+                if key in self._pending and etag == self.expected_etag.get(key):
+                    self._healed[key] = max(0.0, seen_at - self._pending.pop(key))
+            self._last_check_s = time.monotonic() - started
+            self._changed.notify_all()
+            return len(self._pending)
+
+    def wait(self, timeout_s: float) -> bool:
+        """Poll until nothing is pending or the deadline passes; True when everything came back."""
+        result: bool = (
+            Retrying(
+                stop=stop_after_delay(timeout_s),
+                wait=lambda state: max(self.poll_s, 2 * self._last_check_s),
+                retry=retry_if_result(lambda pending: pending > 0),
+                retry_error_callback=lambda state: False,
+            )(lambda: self.poll_once())
+            == 0
+        )
+        return result
+
+    def watch(self, stop: threading.Event) -> None:
+        """Background loop: poll while anything is pending, until ``stop`` is set."""
+        while not stop.is_set():
+            with self._changed:
+                if not self._pending:
+                    self._changed.wait(0.2)
+                    continue
+            self.poll_once()
+            stop.wait(max(self.poll_s, 2 * self._last_check_s))
+
+    def report(self, backup_bucket: str | None = None, expected: Mapping[str, Expected] | None = None) -> HealReport:
+        """Heal times and lost keys; healed keys are then verified byte for byte.
+
+        Bytes are compared with ``expected`` SHA-256s when given, else with the latest version in
+        ``backup_bucket``; a re-uploaded key must hash to its new ETag instead. A mismatch is
+        reported as corrupted.
+        """
+        with self._lock:
+            healed, pending, reuploaded = dict(self._healed), sorted(self._pending), set(self._reuploaded)
+
+        def matches(key: str) -> bool:
+            if key in reuploaded:
+                return sha256_of(self.s3, self.bucket, key, algorithm="md5") == self.expected_etag[key]
+            actual = sha256_of(self.s3, self.bucket, key)
+            if expected is not None and key in expected:
+                return actual == expected[key].sha256
+            if backup_bucket is not None:
+                return actual == sha256_of(self.s3, backup_bucket, key)
+            return actual is not None
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            verdicts = dict(zip(healed, pool.map(matches, healed), strict=True))
+        corrupted = sorted(key for key, ok in verdicts.items() if not ok)
+        return HealReport(
+            time_to_heal_s={key: seconds for key, seconds in healed.items() if verdicts[key]},
+            lost=tuple(pending),
+            corrupted=tuple(corrupted),
+        )
+
+
 def wait_for_heal(
     s3: S3Client,
     bucket: str,
@@ -101,41 +216,14 @@ def wait_for_heal(
     timeout_s: float,
     poll_s: float = 0.1,
 ) -> HealReport:
-    """Poll until every key in ``deleted_at`` is back and byte-identical, or time runs out.
+    """Wait until every key in ``deleted_at`` is back and byte-identical, or time runs out.
 
-    ``deleted_at`` maps key -> time.time() when its delete request was sent. While polling, a
-    key counts as back when its ETag equals the MD5 of the expected bytes (listing gives ETags
-    for 1,000 keys a request, so measuring does not starve the emulator); afterwards every key
-    that came back is downloaded and its SHA-256 checked, and a mismatch is reported as corrupted.
+    ``deleted_at`` maps key -> time.time() when its delete request was sent.
     """
-    waiting = set(deleted_at)
-    back: dict[str, float] = {}
-    last_check_s = [0.0]
-
-    def check() -> set[str]:
-        started = time.monotonic()
-        etags = _etags(s3, bucket, waiting)
-        seen_at = time.time()
-        for key, etag in etags.items():
-            if etag == expected[key].md5:
-                back[key] = max(0.0, seen_at - deleted_at[key])
-                waiting.discard(key)
-        last_check_s[0] = time.monotonic() - started
-        return waiting
-
-    # Retry while keys are still waiting; at the deadline return instead of raising: the keys
-    # left over are the finding. Polling takes at most about a third of the time.
-    Retrying(
-        stop=stop_after_delay(timeout_s),
-        wait=lambda state: max(poll_s, 2 * last_check_s[0]),
-        retry=retry_if_result(bool),
-        retry_error_callback=lambda state: None,
-    )(check)
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        digests = dict(zip(back, pool.map(lambda key: sha256_of(s3, bucket, key), back), strict=True))
-    corrupted = sorted(key for key, digest in digests.items() if digest != expected[key].sha256)
-    healed = {key: seconds for key, seconds in back.items() if key not in corrupted}
-    return HealReport(time_to_heal_s=healed, lost=tuple(sorted(waiting)), corrupted=tuple(corrupted))
+    watcher = HealWatcher(s3, bucket, {key: item.md5 for key, item in expected.items()}, poll_s=poll_s)
+    watcher.add(deleted_at)
+    watcher.wait(timeout_s)
+    return watcher.report(expected=expected)
 
 
 def _etags(s3: S3Client, bucket: str, keys: set[str]) -> dict[str, str]:
@@ -152,16 +240,22 @@ def _etags(s3: S3Client, bucket: str, keys: set[str]) -> dict[str, str]:
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             return {key: etag for key, etag in pool.map(head, keys) if etag is not None}
+    return {key: etag for key, etag in list_etags(s3, bucket).items() if key in keys}
+
+
+def list_etags(s3: S3Client, bucket: str, prefix: str = "") -> dict[str, str]:
+    """Every key's ETag (quotes stripped), one listing page per 1,000 keys."""
     found: dict[str, str] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            if item["Key"] in keys:
-                found[item["Key"]] = item["ETag"].strip('"')
+            found[item["Key"]] = item["ETag"].strip('"')
     return found
 
 
-def delete_keys(s3: S3Client, bucket: str, keys: Iterable[str], *, batch: bool = True) -> dict[str, float]:
-    """Delete keys (DeleteObjects in 1,000-key batches, or one DeleteObject each).
+def delete_keys(
+    s3: S3Client, bucket: str, keys: Iterable[str], *, batch: bool = True, concurrency: int = 1
+) -> dict[str, float]:
+    """Delete keys: DeleteObjects in 1,000-key batches, or one DeleteObject each (``concurrency`` at once).
 
     Returns key -> time.time() when its delete request was *sent*. A key can be healed before
     the request returns (moto delivers the event inside it), so the send time is the only
@@ -178,10 +272,15 @@ def delete_keys(s3: S3Client, bucket: str, keys: Iterable[str], *, batch: bool =
             if errors:
                 raise RuntimeError(f"{len(errors)} delete(s) failed, first: {errors[0]}")
             sent_at.update(dict.fromkeys(chunk, now))
-    else:
-        for key in keys:
-            sent_at[key] = time.time()
-            s3.delete_object(Bucket=bucket, Key=key)
+        return sent_at
+
+    def delete(key: str) -> tuple[str, float]:
+        when = time.time()
+        s3.delete_object(Bucket=bucket, Key=key)
+        return key, when
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        sent_at.update(pool.map(delete, keys))
     return sent_at
 
 

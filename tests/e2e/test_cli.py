@@ -13,7 +13,7 @@ import time
 import pytest
 from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
-from provisioning.observe import present_keys
+from provisioning.observe import list_etags
 from provisioning.pipeline import Pipeline
 from provisioning.stack import StackNames
 from provisioning.target import AwsTarget
@@ -59,7 +59,7 @@ def test_up_prints_outputs_heals_a_delete_and_stops_cleanly_on_ctrl_c(tmp_path):
         print(f"\nup --objects 200 ready in {ready_s:.2f}s")
         target = AwsTarget(endpoint_url=outputs["endpoint_url"], region=outputs["region"])
         s3 = target.s3()
-        keys = sorted(present_keys(s3, outputs["production_bucket"]))
+        keys = sorted(list_etags(s3, outputs["production_bucket"]))
         assert len(keys) == 200
         victim = keys[0]
         original = s3.get_object(Bucket=outputs["production_bucket"], Key=victim)["Body"].read()

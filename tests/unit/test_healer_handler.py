@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
 
 import healer.handler as handler_module
 from healer.audit import AUDIT_MARKER
@@ -32,28 +35,64 @@ def _client_error(code: str, operation: str, status: int) -> ClientError:
     return ClientError(response, operation)  # type: ignore[arg-type]
 
 
+def contents(key: str) -> bytes:
+    return f"contents of {key}".encode()
+
+
 class FakeS3:
-    """Two in-memory buckets answering the two calls ``heal`` makes on its common path."""
+    """Two in-memory buckets answering the two calls ``heal`` makes for small objects.
+
+    ``put_object`` honours ``IfNoneMatch='*'`` as S3 does: PreconditionFailed when the key exists.
+    Any other call (a HEAD, a copy) is an AttributeError, which the handler audits as an error.
+    """
 
     def __init__(self, production: set[str], backup: set[str]) -> None:
-        self.objects = {PROD: set(production), BACKUP: set(backup)}
+        self.objects: dict[str, dict[str, bytes]] = {
+            PROD: {key: b"newer upload of " + key.encode() for key in production},
+            BACKUP: {key: contents(key) for key in backup},
+        }
+        self.metadata: dict[tuple[str, str], dict[str, str]] = {}
+        self.headers: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
-        self.head_errors: dict[str, ClientError] = {}
+        self.get_errors: dict[str, ClientError] = {}
+        self.corrupt: set[str] = set()  # keys whose backup ETag does not match their bytes
 
-    def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
-        self.calls.append(("head_object", Key))
-        if Key in self.head_errors:
-            raise self.head_errors[Key]
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        self.calls.append(("get_object", Key))
+        if Key in self.get_errors:
+            raise self.get_errors[Key]
         if Key not in self.objects[Bucket]:
-            raise _client_error("404", "HeadObject", 404)
-        return {"ContentLength": 1}
+            raise _client_error("NoSuchKey", "GetObject", 404)
+        data = self.objects[Bucket][Key]
+        digest = hashlib.md5(b"corrupted" if Key in self.corrupt else data).hexdigest()
+        return {
+            "Body": StreamingBody(io.BytesIO(data), len(data)),
+            "ContentLength": len(data),
+            "ETag": f'"{digest}"',
+            "ContentType": "text/plain",
+            "Metadata": dict(self.metadata.get((Bucket, Key), {})),
+        }
 
-    def copy_object(self, *, Bucket: str, Key: str, CopySource: dict[str, str], **_: Any) -> dict[str, Any]:  # noqa: N803
-        self.calls.append(("copy_object", Key))
-        if CopySource["Key"] not in self.objects[CopySource["Bucket"]]:
-            raise _client_error("NoSuchKey", "CopyObject", 404)
-        self.objects[Bucket].add(Key)
-        return {}
+    def put_object(
+        self,
+        *,
+        Bucket: str,  # noqa: N803
+        Key: str,  # noqa: N803
+        Body: bytes,  # noqa: N803
+        Metadata: dict[str, str],  # noqa: N803
+        IfNoneMatch: str | None = None,  # noqa: N803
+        **headers: Any,
+    ) -> dict[str, Any]:
+        self.calls.append(("put_object", Key))
+        if IfNoneMatch == "*" and Key in self.objects[Bucket]:
+            raise _client_error("PreconditionFailed", "PutObject", 412)
+        self.objects[Bucket][Key] = Body
+        self.metadata[(Bucket, Key)] = Metadata
+        self.headers[(Bucket, Key)] = headers
+        return {"ETag": f'"{hashlib.md5(Body).hexdigest()}"'}
+
+    def ops(self, operation: str) -> list[str]:
+        return [key for op, key in self.calls if op == operation]
 
 
 def s3_record(key: str, *, bucket: str = PROD, seconds_ago: float = 2.0) -> dict[str, Any]:
@@ -111,8 +150,11 @@ def test_every_record_is_processed_and_the_failure_is_raised_at_the_end(
     with pytest.raises(HealingFailed) as caught:
         handler_module.lambda_handler(event, CONTEXT)
 
-    assert {"a.txt", "c.txt"} <= fake_s3.objects[PROD]  # siblings healed
-    assert [key for op, key in fake_s3.calls if op == "copy_object"] == ["a.txt", "missing.txt", "c.txt"]
+    assert fake_s3.objects[PROD]["a.txt"] == contents("a.txt")  # siblings healed, after the failure too
+    assert fake_s3.objects[PROD]["c.txt"] == contents("c.txt")
+    assert "missing.txt" not in fake_s3.objects[PROD]
+    assert fake_s3.ops("get_object") == ["a.txt", "missing.txt", "c.txt"]
+    assert fake_s3.ops("put_object") == ["a.txt", "c.txt"]
     assert len(caught.value.failures) == 1
     assert "'missing.txt'" in str(caught.value)
     assert "BackupObjectMissing" in str(caught.value)
@@ -151,6 +193,38 @@ def test_successful_invocation_returns_counts(fake_s3: FakeS3, capsys: pytest.Ca
 
     assert counts == {"healed": 2, "kept": 1, "ignored": 0, "skipped": 0, "failed": 0}
     assert [line["outcome"] for line in audit_lines(capsys)] == ["healed", "kept-existing", "healed"]
+    assert fake_s3.objects[PROD]["unrelated.txt"] == b"newer upload of unrelated.txt"  # not clobbered
+    assert fake_s3.calls == [
+        (op, key) for key in ("a.txt", "unrelated.txt", "c.txt") for op in ("get_object", "put_object")
+    ]
+
+
+def test_restored_object_keeps_its_metadata_and_content_type(
+    fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_s3.metadata[(BACKUP, "a.txt")] = {"owner": "ops"}
+
+    handler_module.lambda_handler(sns_event({"Records": [s3_record("a.txt")]}), CONTEXT)
+
+    assert fake_s3.objects[PROD]["a.txt"] == contents("a.txt")
+    assert fake_s3.metadata[(PROD, "a.txt")] == {"owner": "ops"}
+    assert fake_s3.headers[(PROD, "a.txt")] == {"ContentType": "text/plain"}
+
+
+def test_event_for_another_bucket_is_ignored_without_any_request(
+    fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = sns_event({"Records": [s3_record("a.txt", bucket="someone-elses-bucket"), s3_record("c.txt")]})
+
+    counts = handler_module.lambda_handler(event, CONTEXT)
+
+    assert counts == {"healed": 1, "kept": 0, "ignored": 1, "skipped": 0, "failed": 0}
+    assert fake_s3.calls == [("get_object", "c.txt"), ("put_object", "c.txt")]
+    assert "a.txt" not in fake_s3.objects[PROD]
+    first, _ = audit_lines(capsys)
+    assert (first["key"], first["action"], first["outcome"]) == ("a.txt", "none", "ignored")
+    assert "'someone-elses-bucket'" in first["detail"]
+    assert first["time_to_heal_ms"] is None
 
 
 def test_test_event_only_is_skipped_without_raising(fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]) -> None:
@@ -178,7 +252,7 @@ def test_captured_moto_messages_heal_their_decoded_keys(monkeypatch: pytest.Monk
     counts = handler_module.lambda_handler(sns_event(*(e["Message"] for e in envelopes)), CONTEXT)
 
     assert counts == {"healed": 3, "kept": 0, "ignored": 0, "skipped": 2, "failed": 0}
-    assert fake.objects["capture-prod"] == keys
+    assert fake.objects["capture-prod"] == {key: contents(key) for key in keys}
 
 
 # --- malformed records and AWS errors -------------------------------------------------------------------
@@ -194,7 +268,7 @@ def test_rejected_record_fails_the_invocation_but_its_siblings_heal(
     with pytest.raises(HealingFailed) as caught:
         handler_module.lambda_handler(event, CONTEXT)
 
-    assert {"a.txt", "c.txt"} <= fake_s3.objects[PROD]
+    assert {"a.txt", "c.txt"} <= fake_s3.objects[PROD].keys()
     (failure,) = caught.value.failures
     assert failure.startswith("rejected record: ")
     assert "KeyError('key')" in failure
@@ -213,14 +287,38 @@ def test_unparsable_sns_message_fails_the_invocation(fake_s3: FakeS3, capsys: py
 def test_aws_error_on_one_record_is_audited_and_raised_after_its_siblings(
     fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fake_s3.head_errors["a.txt"] = _client_error("AccessDenied", "HeadObject", 403)
+    fake_s3.get_errors["a.txt"] = _client_error("AccessDenied", "GetObject", 403)
     event = sns_event({"Records": [s3_record("a.txt"), s3_record("c.txt")]})
 
     with pytest.raises(HealingFailed, match=re.escape("'a.txt': ClientError")):
         handler_module.lambda_handler(event, CONTEXT)
 
     assert "c.txt" in fake_s3.objects[PROD]
-    assert [(line["key"], line["outcome"]) for line in audit_lines(capsys)] == [("a.txt", "error"), ("c.txt", "healed")]
+    assert "a.txt" not in fake_s3.objects[PROD]
+    assert fake_s3.ops("put_object") == ["c.txt"]
+    lines = audit_lines(capsys)
+    assert [(line["key"], line["outcome"]) for line in lines] == [("a.txt", "error"), ("c.txt", "healed")]
+    assert "AccessDenied" in lines[0]["detail"]
+
+
+def test_corrupt_backup_bytes_fail_the_record_without_writing(
+    fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_s3.corrupt.add("a.txt")
+    event = sns_event({"Records": [s3_record("a.txt"), s3_record("c.txt")]})
+
+    with pytest.raises(HealingFailed) as caught:
+        handler_module.lambda_handler(event, CONTEXT)
+
+    (failure,) = caught.value.failures
+    assert failure.startswith("'a.txt': IntegrityError")
+    assert "a.txt" not in fake_s3.objects[PROD]
+    assert fake_s3.ops("put_object") == ["c.txt"]
+    lines = audit_lines(capsys)
+    assert [(line["key"], line["action"], line["outcome"]) for line in lines] == [
+        ("a.txt", "restore", "failed"),
+        ("c.txt", "restored", "healed"),
+    ]
 
 
 # --- module set-up ---------------------------------------------------------------------------------------
@@ -267,4 +365,5 @@ def test_configuration_is_read_from_the_environment(
     counts = handler_module.lambda_handler(sns_event({"Records": [s3_record("a.txt")]}), CONTEXT)
 
     assert counts["healed"] == 1
+    assert fake.objects[PROD] == {"a.txt": contents("a.txt")}
     assert handler_module._config() == CONFIG

@@ -1,0 +1,408 @@
+"""Chaos Toolkit actions: the faults. Each returns what its rollback (or the report) needs.
+
+Every action checks the blast-radius cap (``max_keys_per_action``) and refuses a target that
+is not loopback unless the configuration opts in and names the buckets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import quote_plus
+
+from chaoslib.exceptions import ActivityFailed
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from provisioning.exceptions import ConfigError
+from provisioning.observe import delete_keys, list_etags
+
+from . import settings
+from .selection import select_keys
+
+__all__ = [
+    "batch_delete",
+    "delete_objects",
+    "make_backup_readable",
+    "make_backup_unreadable",
+    "overwrite_with_garbage",
+    "pause_healer",
+    "redrive_dead_letters",
+    "repeat_delete",
+    "replay_events",
+    "restore_from_backup",
+    "restore_missing_from_backup",
+    "resume_healer",
+    "reupload_newer",
+    "wait_for_dead_letters",
+    "wipe_prefix",
+]
+
+ARCHIVE_CLASS: Final = "GLACIER"
+
+
+def delete_objects(
+    count: int | None = None,
+    fraction: float | None = None,
+    prefix: str = "",
+    seed: int = 0,
+    concurrency: int = 8,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Delete ``count`` or ``fraction`` of the production objects under ``prefix``.
+
+    One DeleteObject a key, ``concurrency`` requests at once: many clients deleting together.
+    """
+    config = settings.load(configuration)
+    config.ensure_safe()
+    keys = select_keys(config, count=count, fraction=fraction, prefix=prefix, seed=seed, action="delete_objects")
+    sent_at = delete_keys(config.target.s3(), config.production_bucket, keys, batch=False, concurrency=concurrency)
+    return {"faulted": sent_at, "deleted": len(keys)}
+
+
+def batch_delete(
+    count: int | None = None,
+    fraction: float | None = None,
+    prefix: str = "",
+    seed: int = 0,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Delete through DeleteObjects, 1,000 keys a call."""
+    config = settings.load(configuration)
+    config.ensure_safe()
+    keys = select_keys(config, count=count, fraction=fraction, prefix=prefix, seed=seed, action="batch_delete")
+    sent_at = delete_keys(config.target.s3(), config.production_bucket, keys, batch=True)
+    return {"faulted": sent_at, "deleted": len(keys)}
+
+
+def wipe_prefix(
+    prefix: str, configuration: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Delete every object under ``prefix`` (in DeleteObjects batches)."""
+    if not prefix:
+        raise ConfigError("wipe_prefix needs a non-empty prefix; use batch_delete(fraction=1) to wipe all")
+    config = settings.load(configuration)
+    config.ensure_safe()
+    keys = select_keys(config, prefix=prefix, action="wipe_prefix")
+    sent_at = delete_keys(config.target.s3(), config.production_bucket, keys, batch=True)
+    return {"faulted": sent_at, "deleted": len(keys), "prefix": prefix}
+
+
+def repeat_delete(
+    count: int = 10,
+    times: int = 3,
+    seed: int = 0,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Delete the same ``count`` keys ``times`` times in a row (later deletes may hit a healed copy)."""
+    config = settings.load(configuration)
+    config.ensure_safe()
+    keys = select_keys(config, count=count, seed=seed, action="repeat_delete")
+    s3 = config.target.s3()
+    sent_at: dict[str, float] = {}
+    for _ in range(times):
+        for key, when in delete_keys(s3, config.production_bucket, keys, batch=False).items():
+            sent_at.setdefault(key, when)
+    return {"faulted": sent_at, "deleted": len(keys), "times": times}
+
+
+def overwrite_with_garbage(
+    count: int = 10,
+    seed: int = 0,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Overwrite objects with random bytes: corruption, which no delete event announces.
+
+    The healer only acts on deletes, so this is a fault it is expected *not* to catch; roll back
+    with ``restore_from_backup`` (same count and seed).
+    """
+    config = settings.load(configuration)
+    config.ensure_safe()
+    keys = select_keys(config, count=count, seed=seed, action="overwrite_with_garbage")
+    s3 = config.target.s3()
+    for key in keys:
+        s3.put_object(Bucket=config.production_bucket, Key=key, Body=os.urandom(64))
+    return {"overwritten": keys}
+
+
+def restore_missing_from_backup(
+    configuration: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Safety-net rollback: copy back from the backup every key production is missing.
+
+    Rollbacks run after the steady state was judged, so this never hides a finding; it only
+    leaves a shared environment whole.
+    """
+    config = settings.load(configuration)
+    config.ensure_safe()
+    s3 = config.target.s3()
+    missing = sorted(set(list_etags(s3, config.backup_bucket)) - set(list_etags(s3, config.production_bucket)))
+    for key in missing:
+        s3.copy_object(
+            Bucket=config.production_bucket, Key=key, CopySource={"Bucket": config.backup_bucket, "Key": key}
+        )
+    return {"restored": missing}
+
+
+def restore_from_backup(
+    count: int = 10,
+    seed: int = 0,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Rollback of ``overwrite_with_garbage``: copy the same keys back from the backup."""
+    config = settings.load(configuration)
+    config.ensure_safe()
+    keys = select_keys(config, count=count, seed=seed, action="restore_from_backup")
+    s3 = config.target.s3()
+    for key in keys:
+        s3.copy_object(
+            Bucket=config.production_bucket, Key=key, CopySource={"Bucket": config.backup_bucket, "Key": key}
+        )
+    return {"restored": keys}
+
+
+def reupload_newer(
+    count: int = 10,
+    seed: int = 0,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Delete keys and upload newer content at once: a user's legitimate re-upload.
+
+    The healer must leave the newer objects alone. Returns the new ETags; the measurement
+    control records them as the healthy state of those keys.
+    """
+    config = settings.load(configuration)
+    config.ensure_safe()
+    # Chosen among the backup's keys, which stay put while production is healing, so that
+    # replay_events with the same count and seed picks the same keys.
+    keys = select_keys(config, count=count, seed=seed, bucket=config.backup_bucket, action="reupload_newer")
+    s3 = config.target.s3()
+    newer: dict[str, str] = {}
+    for key in keys:
+        body = f"newer upload of {key} at {time.time()}".encode()
+        s3.delete_object(Bucket=config.production_bucket, Key=key)
+        s3.put_object(Bucket=config.production_bucket, Key=key, Body=body)
+        newer[key] = hashlib.md5(body, usedforsecurity=False).hexdigest()
+    return {"reuploaded": newer}
+
+
+def pause_healer(configuration: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Reserved concurrency 0: Lambda (and the local runtime) hold events instead of running them."""
+    config = settings.load(configuration)
+    config.ensure_safe()
+    lam = config.target.lambda_()
+    previous = lam.get_function_concurrency(FunctionName=config.function_name).get("ReservedConcurrentExecutions")
+    lam.put_function_concurrency(FunctionName=config.function_name, ReservedConcurrentExecutions=0)
+    return {"function_name": config.function_name, "previous_reserved_concurrency": previous}
+
+
+def resume_healer(
+    previous_reserved_concurrency: int | None = None,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Undo ``pause_healer``: restore the previous reserved concurrency (none by default)."""
+    config = settings.load(configuration)
+    lam = config.target.lambda_()
+    if previous_reserved_concurrency is None:
+        lam.delete_function_concurrency(FunctionName=config.function_name)
+    else:
+        lam.put_function_concurrency(
+            FunctionName=config.function_name, ReservedConcurrentExecutions=previous_reserved_concurrency
+        )
+    return {
+        "function_name": config.function_name,
+        "reserved_concurrency": previous_reserved_concurrency,
+        "resumed_at": time.time(),
+    }
+
+
+def replay_events(
+    count: int = 10,
+    copies: int = 3,
+    shuffle: bool = True,
+    seed: int = 0,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Publish ``copies`` duplicate ObjectRemoved events for ``count`` keys to the topic, reordered.
+
+    The objects exist, so a correct healer leaves every one of them alone (no clobber).
+    """
+    config = settings.load(configuration)
+    config.ensure_safe()
+    keys = select_keys(config, count=count, seed=seed, bucket=config.backup_bucket, action="replay_events")
+    events = [_removed_event(config.production_bucket, key) for key in keys for _ in range(copies)]
+    if shuffle:
+        random.Random(seed).shuffle(events)
+    sns = config.target.sns()
+    for event in events:
+        sns.publish(TopicArn=config.topic_arn, Message=json.dumps(event))
+    return {"replayed": len(events), "keys": keys}
+
+
+def make_backup_unreadable(
+    count: int | None = None,
+    prefix: str = "",
+    seed: int = 0,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Make backup copies unreadable by archiving them (storage class GLACIER) in place.
+
+    Nothing is deleted: the backup is versioned, so archiving adds a version and the readable
+    one stays underneath. S3 (and moto) refuse to copy an archived object that was not restored,
+    which is exactly the failure the healer must survive. Roll back with ``make_backup_readable``.
+    """
+    config = settings.load(configuration)
+    config.ensure_safe()
+    keys = select_keys(
+        config, count=count, prefix=prefix, seed=seed, bucket=config.backup_bucket, action="make_backup_unreadable"
+    )
+    s3 = config.target.s3()
+    for key in keys:
+        s3.copy_object(
+            Bucket=config.backup_bucket,
+            Key=key,
+            CopySource={"Bucket": config.backup_bucket, "Key": key},
+            StorageClass=ARCHIVE_CLASS,
+            MetadataDirective="COPY",
+        )
+    return {"archived": keys}
+
+
+def make_backup_readable(
+    count: int | None = None,
+    prefix: str = "",
+    seed: int = 0,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Rollback of ``make_backup_unreadable``: the newest readable version becomes the latest again."""
+    config = settings.load(configuration)
+    config.ensure_safe()
+    s3 = config.target.s3()
+    keys = select_keys(
+        config, count=count, prefix=prefix, seed=seed, bucket=config.backup_bucket, action="make_backup_readable"
+    )
+    wanted = set(keys)
+    latest_readable: dict[str, tuple[datetime, str]] = {}
+    archived: set[str] = set()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=config.backup_bucket, Prefix=prefix):
+        for version in page.get("Versions", []):
+            key = version["Key"]
+            if key not in wanted:
+                continue
+            # The stubs type this as STANDARD only; S3 reports the version's real class.
+            storage_class = str(version.get("StorageClass", "STANDARD"))
+            if version.get("IsLatest") and storage_class == ARCHIVE_CLASS:
+                archived.add(key)
+            if storage_class != ARCHIVE_CLASS:
+                best = latest_readable.get(key)
+                if best is None or version["LastModified"] > best[0]:
+                    latest_readable[key] = (version["LastModified"], version["VersionId"])
+    for key in sorted(archived):
+        _, version_id = latest_readable[key]
+        s3.copy_object(
+            Bucket=config.backup_bucket,
+            Key=key,
+            CopySource={"Bucket": config.backup_bucket, "Key": key, "VersionId": version_id},
+            MetadataDirective="COPY",
+        )
+    return {"made_readable": sorted(archived)}
+
+
+def wait_for_dead_letters(
+    min_count: int | None = None,
+    prefix: str | None = None,
+    timeout_s: float = 60.0,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Wait (polling, with a deadline) until the dead-letter queue holds ``min_count`` records.
+
+    With ``prefix`` instead, wait for one record per backup key under it.
+    """
+    config = settings.load(configuration)
+    sqs = config.target.sqs()
+    if min_count is None:
+        if prefix is None:
+            raise ConfigError("wait_for_dead_letters needs min_count or prefix")
+        min_count = len(select_keys(config, prefix=prefix, bucket=config.backup_bucket, action="wait_for_dead_letters"))
+    expected = min_count
+
+    def depth() -> int:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=config.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes.get("ApproximateNumberOfMessages", 0))
+
+    found = Retrying(
+        stop=stop_after_delay(timeout_s),
+        wait=wait_fixed(0.25),
+        retry=retry_if_result(lambda n: n < expected),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else 0,
+    )(depth)
+    if found < expected:
+        raise ActivityFailed(f"dead-letter queue held {found} record(s) after {timeout_s:g}s, expected {expected}")
+    return {"dead_letters": found}
+
+
+def redrive_dead_letters(
+    configuration: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Re-publish every dead-lettered S3 event to the topic, then remove it from the queue."""
+    config = settings.load(configuration)
+    config.ensure_safe()
+    sqs, sns = config.target.sqs(), config.target.sns()
+    redriven = 0
+    unreadable = 0
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=config.dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            payloads = _s3_messages(json.loads(message["Body"]))
+            if payloads is None:
+                unreadable += 1
+                continue  # left in the queue (visible again later) rather than lost
+            for payload in payloads:
+                sns.publish(TopicArn=config.topic_arn, Message=payload)
+            sqs.delete_message(QueueUrl=config.dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
+            redriven += 1
+    return {"redriven": redriven, "left_in_queue": unreadable}
+
+
+def _s3_messages(record: dict[str, Any]) -> list[str] | None:
+    """The SNS Message strings inside a Lambda on-failure destination record."""
+    try:
+        return [entry["Sns"]["Message"] for entry in record["requestPayload"]["Records"]]
+    except (KeyError, TypeError):
+        return None
+
+
+def _removed_event(bucket: str, key: str) -> dict[str, Any]:
+    """An S3 ObjectRemoved:Delete notification as S3 sends it (key URL-encoded)."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "eventTime": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "eventName": "ObjectRemoved:Delete",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key)}},
+            }
+        ]
+    }

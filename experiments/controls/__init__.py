@@ -1,0 +1,1 @@
+"""Chaos Toolkit controls: environment (emulator and stack), measurement (time-to-heal), report (HTML)."""
