@@ -23,7 +23,11 @@ from provisioning.pipeline import Pipeline
 from provisioning.stack import StackNames
 from provisioning.target import AwsTarget
 
+pytest_plugins = ["reports.pytest_plugin"]
+
 _WORKERINPUT_KEY = "s3sh_emulator"
+# Where --break-healer points the healer: a bucket that never exists.
+BROKEN_BACKUP_BUCKET = "s3sh-no-such-backup-bucket"
 
 
 @dataclass(frozen=True)
@@ -113,11 +117,19 @@ _stack_counter = itertools.count(1)
 
 
 @pytest.fixture
-def make_pipeline(emulator: EmulatorInfo, worker_id_prefix: str) -> Iterator[Callable[..., Pipeline]]:
+def make_pipeline(
+    emulator: EmulatorInfo, worker_id_prefix: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Pipeline]]:
     """Factory: deploy a fresh stack (named after this worker) and take it down after the test."""
     created: list[Pipeline] = []
+    broken = request.config.getoption("--break-healer")
 
     def make(objects: int = 0, **kwargs: Any) -> Pipeline:
+        if broken:
+            kwargs["healer_environment"] = {
+                **kwargs.get("healer_environment", {}),
+                "BACKUP_BUCKET": BROKEN_BACKUP_BUCKET,
+            }
         prefix = f"{worker_id_prefix}-{next(_stack_counter):03d}-{uuid.uuid4().hex[:6]}"
         pipeline = Pipeline.up(
             emulator.target, StackNames.from_prefix(prefix), runs_lambda=emulator.runs_lambda, objects=objects, **kwargs

@@ -16,11 +16,45 @@ import sys
 from moto.server import ThreadedMotoServer
 
 
+def emit_delete_marker_events() -> None:
+    """Parity patch: make moto announce delete markers, as AWS and LocalStack do.
+
+    moto 5.2.5 creates a delete marker on a versioning-enabled bucket silently (no
+    ``ObjectRemoved:DeleteMarkerCreated``), so nothing would ever heal such a delete. This wraps
+    the one method that creates markers to send the event AWS documents. Only the embedded
+    emulator has it; README lists it under the parity notes.
+    """
+    from types import SimpleNamespace
+
+    from moto.s3 import notifications
+    from moto.s3.models import S3Backend
+
+    create_marker = S3Backend._set_delete_marker
+
+    def set_delete_marker_and_notify(self: S3Backend, bucket_name: str, key_name: str) -> object:
+        marker = create_marker(self, bucket_name, key_name)
+        bucket = self.get_bucket(bucket_name)
+        # The event describes the marker: no size, no ETag (AWS sends the marker's versionId).
+        described = SimpleNamespace(name=key_name, size=0, etag="", version_id=marker.version_id)
+        notifications.send_event(
+            self.account_id,
+            notifications.S3NotificationEvent.OBJECT_REMOVED_DELETE_MARKER_CREATED_EVENT,
+            bucket,
+            described,
+        )
+        return marker
+
+    S3Backend._set_delete_marker = set_delete_marker_and_notify  # type: ignore[method-assign,assignment]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m provisioning.emulators.moto_process")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--no-parity-patches", action="store_true", help="run moto exactly as released")
     args = parser.parse_args(argv)
+    if not args.no_parity_patches:
+        emit_delete_marker_events()
     # One log line per request would drown the log that is attached to failures.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
