@@ -18,15 +18,23 @@ from urllib.parse import quote_plus
 from chaoslib.exceptions import ActivityFailed
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
+from healer.config import HealerConfig
+from healer.sweep import sweep
 from provisioning.exceptions import ConfigError
+from provisioning.faults.proxy import FaultProxyClient
+from provisioning.faults.rules import FaultRule
 from provisioning.observe import delete_keys, list_etags
+from provisioning.reconcile import redrive
+from provisioning.target import is_loopback_url
 
 from . import settings
 from .selection import select_keys
 
 __all__ = [
     "batch_delete",
+    "clear_api_faults",
     "delete_objects",
+    "inject_api_fault",
     "make_backup_readable",
     "make_backup_unreadable",
     "overwrite_with_garbage",
@@ -38,6 +46,7 @@ __all__ = [
     "restore_missing_from_backup",
     "resume_healer",
     "reupload_newer",
+    "run_sweep",
     "wait_for_dead_letters",
     "wipe_prefix",
 ]
@@ -364,33 +373,68 @@ def redrive_dead_letters(
     """Re-publish every dead-lettered S3 event to the topic, then remove it from the queue."""
     config = settings.load(configuration)
     config.ensure_safe()
-    sqs, sns = config.target.sqs(), config.target.sns()
-    redriven = 0
-    unreadable = 0
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=config.dead_letter_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not messages:
-            break
-        for message in messages:
-            payloads = _s3_messages(json.loads(message["Body"]))
-            if payloads is None:
-                unreadable += 1
-                continue  # left in the queue (visible again later) rather than lost
-            for payload in payloads:
-                sns.publish(TopicArn=config.topic_arn, Message=payload)
-            sqs.delete_message(QueueUrl=config.dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
-            redriven += 1
-    return {"redriven": redriven, "left_in_queue": unreadable}
+    return redrive(config.target, config.dead_letter_queue_url, config.topic_arn)
 
 
-def _s3_messages(record: dict[str, Any]) -> list[str] | None:
-    """The SNS Message strings inside a Lambda on-failure destination record."""
-    try:
-        return [entry["Sns"]["Message"] for entry in record["requestPayload"]["Records"]]
-    except (KeyError, TypeError):
-        return None
+def run_sweep(
+    max_restores_per_s: float = 50.0,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the reconciliation sweep now: restore every key the backup has and production lacks."""
+    config = settings.load(configuration)
+    config.ensure_safe()
+    healer_config = HealerConfig(config.production_bucket, config.backup_bucket, config.dead_letter_queue_url)
+    started = time.time()
+    result = sweep(config.target.s3(), healer_config, max_restores_per_s=max_restores_per_s, sqs=config.target.sqs())
+    # The keys it healed were faulted before it ran: measured from their faults, not from now.
+    return {**result.as_dict(), "started_at": started}
+
+
+def inject_api_fault(
+    fault: str,
+    service: str | None = None,
+    operation: str | None = None,
+    bucket: str | None = None,
+    probability: float = 1.0,
+    latency_s: float = 0.0,
+    duration_s: float | None = None,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Add a rule to the fault proxy the healer talks through (configuration ``fault_proxy_url``).
+
+    ``fault`` is latency, slowdown, throttling, internal-error, access-denied or drop; the rule
+    expires after ``duration_s`` when given. Roll back with ``clear_api_faults``.
+    """
+    proxy = _fault_proxy(configuration)
+    until = time.time() + duration_s if duration_s is not None else None
+    rule = FaultRule(
+        fault,
+        service=service,
+        operation=operation,
+        bucket=bucket,
+        probability=probability,
+        latency_s=latency_s,
+        until=until,
+    )
+    return {"rule_id": proxy.add_rule(rule), "until": until}
+
+
+def clear_api_faults(
+    configuration: dict[str, Any] | None = None, secrets: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Remove every rule from the fault proxy."""
+    return {"cleared": _fault_proxy(configuration).clear_rules()}
+
+
+def _fault_proxy(configuration: dict[str, Any] | None) -> FaultProxyClient:
+    url = (configuration or {}).get("fault_proxy_url")
+    if not url:
+        raise ConfigError("no fault proxy: set configuration fault_proxy_url (the proxy the healer talks through)")
+    if not is_loopback_url(str(url)):
+        raise ConfigError(f"fault_proxy_url {url!r} is not a loopback address")
+    return FaultProxyClient(str(url))
 
 
 def _removed_event(bucket: str, key: str) -> dict[str, Any]:

@@ -16,10 +16,14 @@ _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
 
 
+DEAD_LETTER_QUEUE_VAR = "DEAD_LETTER_QUEUE_URL"
+
+
 @dataclass(frozen=True)
 class HealerConfig:
     production_bucket: str
     backup_bucket: str
+    dead_letter_queue_url: str | None = None
 
 
 def load_config(environ: Mapping[str, str]) -> HealerConfig:
@@ -31,7 +35,10 @@ def load_config(environ: Mapping[str, str]) -> HealerConfig:
             f"{PRODUCTION_BUCKET_VAR} and {BACKUP_BUCKET_VAR} are both {production!r}: "
             "the backup must be a separate bucket"
         )
-    return HealerConfig(production_bucket=production, backup_bucket=backup)
+    queue = environ.get(DEAD_LETTER_QUEUE_VAR, "").strip() or None
+    if queue is not None and not queue.startswith(("http://", "https://")):
+        raise ConfigurationError(f"environment variable {DEAD_LETTER_QUEUE_VAR}={queue!r} is not an SQS queue URL")
+    return HealerConfig(production_bucket=production, backup_bucket=backup, dead_letter_queue_url=queue)
 
 
 def _bucket(environ: Mapping[str, str], name: str) -> str:

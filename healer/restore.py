@@ -44,6 +44,10 @@ def heal(record: ObjectRemoved, s3: S3Client, config: HealerConfig) -> Outcome:
     """
     if record.bucket != config.production_bucket:
         return Outcome("none", "ignored", f"event is for bucket {record.bucket!r}, not the production bucket")
+    if record.event_name == "ObjectRemoved:DeleteMarkerCreated" and record.version_id:
+        removed = _remove_delete_marker(s3, config.production_bucket, record.key, record.version_id)
+        if removed is not None:
+            return removed
     try:
         source = s3.get_object(Bucket=config.backup_bucket, Key=record.key)
     except ClientError as exc:
@@ -79,6 +83,24 @@ def heal(record: ObjectRemoved, s3: S3Client, config: HealerConfig) -> Outcome:
             return Outcome("none", "kept-existing", "object exists in production again; left untouched")
         raise
     return Outcome("restored", "healed", f"restored {size} bytes from backup")
+
+
+def _remove_delete_marker(s3: S3Client, bucket: str, key: str, marker_version: str) -> Outcome | None:
+    """On a versioned bucket, undo the delete by removing its marker: the previous version returns.
+
+    Only the event's own marker, and only while it is the latest version with a real version
+    under it; otherwise None, and the caller restores from the backup instead.
+    """
+    listing = s3.list_object_versions(Bucket=bucket, Prefix=key, MaxKeys=50)
+    versions = [v for v in listing.get("Versions", []) if v["Key"] == key]
+    markers = [m for m in listing.get("DeleteMarkers", []) if m["Key"] == key]
+    if any(v.get("IsLatest") for v in versions):
+        return Outcome("none", "kept-existing", "a newer version exists in production; left untouched")
+    latest_marker = next((m for m in markers if m.get("IsLatest")), None)
+    if latest_marker is None or latest_marker.get("VersionId") != marker_version or not versions:
+        return None
+    s3.delete_object(Bucket=bucket, Key=key, VersionId=marker_version)
+    return Outcome("removed-delete-marker", "healed", f"removed delete marker {marker_version}")
 
 
 def _copy_restore(s3: S3Client, config: HealerConfig, key: str) -> Outcome:

@@ -15,6 +15,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import tenacity
+
 import healer
 
 ARTIFACT_DIR_VAR = "S3SH_ARTIFACT_DIR"
@@ -31,16 +33,22 @@ class Artifact:
         return base64.b64encode(hashlib.sha256(self.zip_bytes).digest()).decode("ascii")
 
 
+# The Lambda runtime provides boto3; everything else the healer imports is vendored here.
+VENDORED_PACKAGES = (tenacity,)
+
+
 def build_healer_zip() -> Artifact:
-    """Zip the ``healer`` package's Python files (no caches, no tests, nothing else)."""
-    package_dir = Path(healer.__file__).parent
+    """Zip the ``healer`` package and its vendored dependencies (Python files only, no caches)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(package_dir.glob("*.py")):
-            info = zipfile.ZipInfo(f"healer/{path.name}", date_time=_FIXED_TIME)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
+        for package in (healer, *VENDORED_PACKAGES):
+            package_dir = Path(str(package.__file__)).parent
+            for path in sorted(package_dir.rglob("*.py")):
+                name = f"{package_dir.name}/{path.relative_to(package_dir).as_posix()}"
+                info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes())
     return Artifact(buffer.getvalue())
 
 

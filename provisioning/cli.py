@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
@@ -12,9 +13,11 @@ from typing import Any, TypeVar
 
 import click
 
+from . import reconcile
 from .emulators import CHOICES, EMULATOR_VAR, Emulator, EndpointEmulator, RealAws, create_emulator
 from .exceptions import S3SelfHealingError
 from .pipeline import Pipeline
+from .reconcile import run_sweep
 from .safety import ensure_safe_target
 from .seed import DEFAULT_OBJECTS
 from .stack import StackNames, destroy_stack
@@ -199,3 +202,67 @@ def down(
     backend = _emulator("endpoint", endpoint_url, region, names, allow_remote).start()
     destroy_stack(backend.target, names)
     click.echo(f"stack {prefix!r} removed from {endpoint_url}", err=True)
+
+
+def _stack_target(
+    endpoint_url: str,
+    region: str,
+    prefix: str,
+    allow_remote: bool,
+    production_bucket: str | None,
+    backup_bucket: str | None,
+) -> tuple[AwsTarget, StackNames]:
+    _explicit_buckets(allow_remote, production_bucket, backup_bucket)
+    names = StackNames.from_prefix(prefix, production_bucket=production_bucket, backup_bucket=backup_bucket)
+    backend = _emulator("endpoint", endpoint_url, region, names, allow_remote).start()
+    return backend.target, names
+
+
+@main.command()
+@click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", required=True, help="URL of the running emulator.")
+@region_option
+@prefix_option
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=50.0,
+    show_default=True,
+    help="Most restores per second.",
+)
+@_with_remote_options
+@_one_line_errors
+def sweep(
+    endpoint_url: str,
+    region: str,
+    prefix: str,
+    rate: float,
+    allow_remote: bool,
+    production_bucket: str | None,
+    backup_bucket: str | None,
+) -> None:
+    """Run the reconciliation sweep once: heal every key the backup has and production lacks."""
+    target, names = _stack_target(endpoint_url, region, prefix, allow_remote, production_bucket, backup_bucket)
+    queue_url = target.sqs().get_queue_url(QueueName=names.dead_letter_queue)["QueueUrl"]
+    result = run_sweep(target, names, dead_letter_queue_url=queue_url, max_restores_per_s=rate)
+    click.echo(json.dumps(result.as_dict()))
+
+
+@main.command()
+@click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", required=True, help="URL of the running emulator.")
+@region_option
+@prefix_option
+@_with_remote_options
+@_one_line_errors
+def redrive(
+    endpoint_url: str,
+    region: str,
+    prefix: str,
+    allow_remote: bool,
+    production_bucket: str | None,
+    backup_bucket: str | None,
+) -> None:
+    """Re-feed the dead-letter queue's S3 events to the healer (through the topic)."""
+    target, names = _stack_target(endpoint_url, region, prefix, allow_remote, production_bucket, backup_bucket)
+    queue_url = target.sqs().get_queue_url(QueueName=names.dead_letter_queue)["QueueUrl"]
+    topic_arn = target.sns().create_topic(Name=names.topic)["TopicArn"]  # idempotent: returns the ARN
+    click.echo(json.dumps(reconcile.redrive(target, queue_url, topic_arn)))

@@ -21,6 +21,17 @@ import pytest
 from .scenario_metrics import Slo, scenario_table
 
 METRICS_PROPERTY = "s3sh_metrics"
+FAULT_ROW_PROPERTY = "s3sh_fault_row"
+FAULT_COLUMNS = (
+    ("fault", "fault"),
+    ("deleted", "deleted"),
+    ("healed_by_event", "healed by event"),
+    ("healed_by_sweep", "healed by sweep"),
+    ("dead_lettered_then_redriven", "dead-lettered then redriven"),
+    ("reuploaded", "re-uploads kept"),
+    ("lost", "lost"),
+    ("clobbered", "clobbered"),
+)
 DEFAULT_SCALES = (10, 100, 1000)
 _HTML_KEY = pytest.StashKey[str]()
 
@@ -108,9 +119,14 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             record = json.loads(str(value))
             record["outcome"] = report.outcome
             _records.append(record)
+        elif name == FAULT_ROW_PROPERTY:
+            row = json.loads(str(value))
+            row["outcome"] = report.outcome
+            _fault_rows.append(row)
 
 
 _records: list[dict[str, Any]] = []
+_fault_rows: list[dict[str, Any]] = []
 
 
 def pytest_html_report_title(report: Any) -> None:
@@ -124,8 +140,12 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if hasattr(session.config, "workerinput") or not _records:
-        return  # workers send their records to the controller; a run without scenarios writes nothing
+    if hasattr(session.config, "workerinput"):
+        return  # workers send their records to the controller
+    if _fault_rows:
+        _write_fault_matrix(Path(session.config.rootpath, session.config.getini("metrics_path")).parent)
+    if not _records:
+        return  # a run without scenarios writes no metrics
     path = Path(session.config.rootpath, session.config.getini("metrics_path"))
     path.parent.mkdir(parents=True, exist_ok=True)
     records = sorted(_records, key=lambda r: (r["pattern"], r["scale"]))
@@ -133,3 +153,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     with path.with_name("metrics-history.jsonl").open("a", encoding="utf-8") as history:
         for record in records:
             history.write(json.dumps(record) + "\n")
+
+
+def _write_fault_matrix(directory: Path) -> None:
+    """reports/fault-matrix.json and a Markdown table of the same rows."""
+    rows = sorted(_fault_rows, key=lambda row: str(row["fault"]))
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "fault-matrix.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    header = "| " + " | ".join(title for _, title in FAULT_COLUMNS) + " | test | notes |"
+    lines = [header, "|" + "---|" * (len(FAULT_COLUMNS) + 2)]
+    for row in rows:
+        cells = [str(row.get(key, "")) for key, _ in FAULT_COLUMNS]
+        lines.append("| " + " | ".join([*cells, str(row["outcome"]), "; ".join(row.get("notes", []))]) + " |")
+    (directory / "fault-matrix.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

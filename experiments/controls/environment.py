@@ -16,6 +16,7 @@ from typing import Any
 from chaoslib.exceptions import InterruptExecution
 
 from provisioning.emulators import Emulator, EndpointEmulator, create_emulator
+from provisioning.faults.proxy import FaultProxy
 from provisioning.pipeline import Pipeline
 from provisioning.stack import StackNames
 
@@ -57,6 +58,12 @@ def _bring_up(configuration: dict[str, Any]) -> None:
     _started["emulator"] = emulator
     prefix = str(configuration.get("stack_prefix") or f"chaos-{uuid.uuid4().hex[:8]}")
     objects = settings.positive_int(configuration, "seed_objects", DEFAULT_SEED_OBJECTS)
+    function_endpoint = None
+    if settings.truthy(configuration.get("fault_proxy")):
+        # The healer's own AWS calls go through a fault proxy the experiment can drive.
+        proxy = FaultProxy(str(emulator.target.endpoint_url)).start()
+        _started["proxy"] = proxy
+        function_endpoint = configuration["fault_proxy_url"] = proxy.url
     allowed = tuple(b.strip() for b in str(configuration.get("allowed_buckets") or "").split(",") if b.strip())
     pipeline = Pipeline.up(
         emulator.target,
@@ -65,6 +72,7 @@ def _bring_up(configuration: dict[str, Any]) -> None:
         objects=objects,
         allow_remote=settings.truthy(configuration.get("allow_remote")),
         allowed_buckets=list(allowed),
+        function_endpoint_url=function_endpoint,
     )
     _started["pipeline"] = pipeline
     configuration.update({key: value for key, value in pipeline.outputs.to_dict().items() if value is not None})
@@ -90,10 +98,13 @@ def cleanup_control() -> None:
     """Stop the runtime and remove the stack, then stop the emulator this control started."""
     pipeline: Pipeline | None = _started.pop("pipeline", None)
     emulator: Emulator | None = _started.pop("emulator", None)
+    proxy: FaultProxy | None = _started.pop("proxy", None)
     try:
         if pipeline is not None:
             # An emulator this control started goes away whole; on a shared endpoint, clean up.
             pipeline.down(destroy=isinstance(emulator, EndpointEmulator))
     finally:
+        if proxy is not None:
+            proxy.stop()
         if emulator is not None:
             emulator.stop()

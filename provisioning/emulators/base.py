@@ -68,7 +68,7 @@ class Emulator(ABC):
 
 def wait_until_answers(target: AwsTarget, timeout: float) -> None:
     """Poll a cheap S3 call until the endpoint answers, or raise EmulatorUnreachable."""
-    s3 = target.client("s3", retries={"mode": "standard", "max_attempts": 1}, connect_timeout=2, read_timeout=5)
+    s3 = target.client("s3", retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=5)
 
     @retry(
         stop=stop_after_delay(timeout),

@@ -34,9 +34,21 @@ class EmbeddedEmulator(Emulator):
         self.startup_timeout = 30.0
         self._process: subprocess.Popen[str] | None = None
         self._log: IO[str] | None = None
+        self.env: dict[str, str] = {}
+        self.parity_patches = True
 
     def with_port(self, port: int) -> Self:
         self.port = port
+        return self
+
+    def with_env(self, key: str, value: str) -> Self:
+        """An environment variable for the moto process (e.g. INITIAL_NO_AUTH_ACTION_COUNT)."""
+        self.env[key] = value
+        return self
+
+    def without_parity_patches(self) -> Self:
+        """Run moto exactly as released (no delete-marker events)."""
+        self.parity_patches = False
         return self
 
     @property
@@ -50,8 +62,20 @@ class EmbeddedEmulator(Emulator):
         env = dict(os.environ)
         # moto posts SNS deliveries to the runtime on loopback: never through a proxy.
         env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+        env.update(self.env)
+        command = [
+            sys.executable,
+            "-m",
+            "provisioning.emulators.moto_process",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.port),
+        ]
+        if not self.parity_patches:
+            command.append("--no-parity-patches")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "provisioning.emulators.moto_process", "--host", LOOPBACK, "--port", str(self.port)],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import logging
 import sys
+from typing import Any
 
 from moto.server import ThreadedMotoServer
 
@@ -30,6 +31,15 @@ def emit_delete_marker_events() -> None:
     from moto.s3.models import S3Backend
 
     create_marker = S3Backend._set_delete_marker
+    build_event = notifications._get_s3_event
+
+    def event_with_version(event_name: str, bucket: object, key: object, notification_id: str) -> dict[str, Any]:
+        event = build_event(event_name, bucket, key, notification_id)  # type: ignore[arg-type]
+        if event_name.endswith("DeleteMarkerCreated") and getattr(key, "version_id", None):
+            event["Records"][0]["s3"]["object"]["versionId"] = key.version_id  # type: ignore[attr-defined]
+        return event
+
+    notifications._get_s3_event = event_with_version
 
     def set_delete_marker_and_notify(self: S3Backend, bucket_name: str, key_name: str) -> object:
         marker = create_marker(self, bucket_name, key_name)

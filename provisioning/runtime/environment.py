@@ -131,6 +131,11 @@ class ExecutionEnvironment:
         reply: dict[str, Any] = json.loads(line)
         return reply
 
+    def kill(self) -> None:
+        """Kill the child at once (a crash); the pending invocation then fails."""
+        if self._process.poll() is None:
+            self._process.kill()
+
     @property
     def alive(self) -> bool:
         return self._process.poll() is None

@@ -7,6 +7,7 @@ receiver only validates and queues, then answers at once; the work happens after
 from __future__ import annotations
 
 import json
+import random
 import sys
 import threading
 from collections.abc import Callable
@@ -57,6 +58,11 @@ class SnsReceiver:
     ) -> None:
         self.topic_arn = topic_arn
         self.rejected = 0
+        self.dropped = 0
+        # Fault injection: the share of notifications acknowledged and then lost, as an SNS
+        # delivery that fails for good would be. 0 in normal operation.
+        self.drop_probability = 0.0
+        self._random = random.Random()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -108,6 +114,9 @@ class SnsReceiver:
             return self._reject(f"delivery for topic {body.get('TopicArn')!r}, expected {self.topic_arn!r}", 403)
         kind = body.get("Type")
         if kind == "Notification":
+            if self.drop_probability and self._random.random() < self.drop_probability:
+                self.dropped += 1
+                return 200, "dropped (fault injection)"
             self._on_notification(body)
             return 200, "queued"
         if kind == "SubscriptionConfirmation" and isinstance(body.get("Token"), str):

@@ -71,6 +71,8 @@ class LocalLambdaRuntime:
         max_concurrency: int = DEFAULT_CONCURRENCY,
         retry_delays_s: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S,
         config_poll_s: float = 0.5,
+        schedule_every_s: float | None = None,
+        function_endpoint_url: str | None = None,
     ) -> None:
         self.target = target
         self.function_name = function_name
@@ -78,6 +80,10 @@ class LocalLambdaRuntime:
         self.max_concurrency = max_concurrency
         self.retry_delays_s = retry_delays_s
         self.config_poll_s = config_poll_s
+        # Like an EventBridge schedule: a scheduled event every this many seconds (None: never).
+        self.schedule_every_s = schedule_every_s
+        # Where the function's own AWS calls go (a fault proxy, say); the runtime's calls do not.
+        self.function_endpoint_url = function_endpoint_url
         self._lambda = target.lambda_()
         self._sqs = target.sqs()
         self._sns = target.sns()
@@ -112,6 +118,8 @@ class LocalLambdaRuntime:
             thread.start()
             self._threads.append(thread)
         threading.Thread(target=self._poll_config, name=f"lambda-config-{self.function_name}", daemon=True).start()
+        if self.schedule_every_s:
+            threading.Thread(target=self._schedule, name=f"lambda-schedule-{self.function_name}", daemon=True).start()
         if self.topic_arn:
             self._receiver = SnsReceiver(self.topic_arn, self._on_notification, self._confirm).start()
             self._subscription_arn = self._sns.subscribe(
@@ -169,6 +177,31 @@ class LocalLambdaRuntime:
         """Wait until nothing is queued or running (held events count as queued)."""
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and self._in_flight == 0, timeout_s)
+
+    def drop_deliveries(self, probability: float, seed: int | None = None) -> None:
+        """Fault injection: lose this share of SNS deliveries after acknowledging them."""
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"drop probability {probability} is not between 0 and 1")
+        if self._receiver is None:
+            raise RuntimeFailure(f"{self.function_name} has no SNS receiver to drop deliveries from")
+        self._receiver.drop_probability = probability
+        if seed is not None:
+            self._receiver._random.seed(seed)
+
+    @property
+    def dropped_deliveries(self) -> int:
+        return self._receiver.dropped if self._receiver else 0
+
+    def kill_environments(self) -> int:
+        """Fault injection: kill every execution environment now, as a crash mid-invocation would.
+
+        In-flight invocations fail (and are retried, as Lambda retries a crashed async invoke).
+        """
+        with self._cond:
+            environments = [environment for environment in self._environments if environment.alive]
+        for environment in environments:
+            environment.kill()
+        return len(environments)
 
     def flush_logs(self, timeout_s: float = 10.0) -> bool:
         return self._shipper.flush(timeout_s) if self._shipper else True
@@ -234,6 +267,14 @@ class LocalLambdaRuntime:
             except Exception as exc:  # noqa: BLE001 - keep the last known configuration
                 print(f"s3-self-healing runtime: cannot refresh {self.function_name} config: {exc}", file=sys.stderr)
 
+    def _schedule(self) -> None:
+        assert self.schedule_every_s
+        while True:
+            with self._cond:
+                if self._cond.wait_for(lambda: self._stopping, self.schedule_every_s):
+                    return
+            self.submit(scheduled_event(self.function_name))
+
     def _on_notification(self, body: dict[str, Any]) -> None:
         self.submit(lambda_sns_event(body, self._subscription_arn or f"{self.topic_arn}:local"))
 
@@ -283,9 +324,10 @@ class LocalLambdaRuntime:
     def _new_environment(self) -> ExecutionEnvironment:
         assert self.spec is not None and self._task_root is not None and self._shipper is not None
         stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        environment = ExecutionEnvironment(
-            self.spec, self._task_root, self.target.environment(), stream, self._shipper.emit
-        )
+        aws = self.target.environment()
+        if self.function_endpoint_url:
+            aws["AWS_ENDPOINT_URL"] = self.function_endpoint_url
+        environment = ExecutionEnvironment(self.spec, self._task_root, aws, stream, self._shipper.emit)
         with self._cond:
             self._environments.append(environment)
         return environment
@@ -347,3 +389,16 @@ class LocalLambdaRuntime:
             self._counts[outcome] += 1
             self._in_flight -= 1
             self._cond.notify_all()
+
+
+def scheduled_event(function_name: str) -> dict[str, Any]:
+    """The event EventBridge sends a function on a schedule."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "resources": [f"local-schedule:{function_name}"],
+        "detail": {},
+    }

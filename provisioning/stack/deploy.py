@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 LAMBDA_RUNTIME = "python3.11"
 HANDLER = "healer.handler.lambda_handler"
+SWEEP_HANDLER = "healer.sweep.lambda_handler"
+SWEEP_SCHEDULE = "rate(5 minutes)"
+SWEEP_TIMEOUT_S = 900
 FUNCTION_TIMEOUT_S = 60
 LOG_RETENTION_DAYS = 14
 MAX_ASYNC_RETRIES = 2  # Lambda's default for asynchronous invocations
@@ -69,17 +72,27 @@ def _deploy(target: AwsTarget, names: StackNames, subscribe_lambda: bool, extra_
     ]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
-    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-        logs.create_log_group(logGroupName=names.log_group)
-    logs.put_retention_policy(logGroupName=names.log_group, retentionInDays=LOG_RETENTION_DAYS)
+    for group in (names.log_group, names.sweep_log_group):
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=group)
+        logs.put_retention_policy(logGroupName=group, retentionInDays=LOG_RETENTION_DAYS)
 
     role_arn = _ensure_role(iam, names, account, target.region)
-    function_arn = _ensure_function(lam, names, role_arn, extra_env)
-    lam.put_function_event_invoke_config(
-        FunctionName=names.function,
-        MaximumRetryAttempts=MAX_ASYNC_RETRIES,
-        DestinationConfig={"OnFailure": {"Destination": queue_arn}},
-    )
+    environment = {
+        "PRODUCTION_BUCKET": names.production_bucket,
+        "BACKUP_BUCKET": names.backup_bucket,
+        "DEAD_LETTER_QUEUE_URL": queue_url,
+        **extra_env,
+    }
+    function_arn = _ensure_function(lam, names.function, HANDLER, role_arn, environment)
+    sweep_arn = _ensure_function(lam, names.sweep_function, SWEEP_HANDLER, role_arn, environment)
+    for function in (names.function, names.sweep_function):
+        lam.put_function_event_invoke_config(
+            FunctionName=function,
+            MaximumRetryAttempts=MAX_ASYNC_RETRIES,
+            DestinationConfig={"OnFailure": {"Destination": queue_arn}},
+        )
+    _schedule_sweep(target.client("events"), lam, names, sweep_arn)
 
     topic_arn = sns.create_topic(Name=names.topic)["TopicArn"]
     sns.set_topic_attributes(
@@ -107,6 +120,8 @@ def _deploy(target: AwsTarget, names: StackNames, subscribe_lambda: bool, extra_
         stack_prefix=names.prefix,
         function_arn=function_arn,
         dead_letter_queue_arn=queue_arn,
+        sweep_function_name=names.sweep_function,
+        sweep_log_group=names.sweep_log_group,
     )
 
 
@@ -139,27 +154,38 @@ def _role_not_ready(exc: BaseException) -> bool:
 
 
 @retry(retry=retry_if_exception(_role_not_ready), stop=stop_after_delay(60), wait=wait_exponential(max=5), reraise=True)
-def _ensure_function(lam: Any, names: StackNames, role_arn: str, extra_env: dict[str, str]) -> str:
+def _ensure_function(lam: Any, name: str, handler: str, role_arn: str, environment: dict[str, str]) -> str:
     artifact = build_healer_zip()
     store_artifact(artifact)  # the local runtime finds the code by its hash
-    environment = {
-        "Variables": {"PRODUCTION_BUCKET": names.production_bucket, "BACKUP_BUCKET": names.backup_bucket, **extra_env}
-    }
     settings: dict[str, Any] = {
         "Role": role_arn,
-        "Handler": HANDLER,
+        "Handler": handler,
         "Runtime": LAMBDA_RUNTIME,
-        "Timeout": FUNCTION_TIMEOUT_S,
+        "Timeout": SWEEP_TIMEOUT_S if handler == SWEEP_HANDLER else FUNCTION_TIMEOUT_S,
         "MemorySize": 256,
-        "Environment": environment,
+        "Environment": {"Variables": environment},
     }
     try:
-        created = lam.create_function(FunctionName=names.function, Code={"ZipFile": artifact.zip_bytes}, **settings)
+        created = lam.create_function(FunctionName=name, Code={"ZipFile": artifact.zip_bytes}, **settings)
         return str(created["FunctionArn"])
     except lam.exceptions.ResourceConflictException:
-        lam.update_function_code(FunctionName=names.function, ZipFile=artifact.zip_bytes)
-        updated = lam.update_function_configuration(FunctionName=names.function, **settings)
+        lam.update_function_code(FunctionName=name, ZipFile=artifact.zip_bytes)
+        updated = lam.update_function_configuration(FunctionName=name, **settings)
         return str(updated["FunctionArn"])
+
+
+def _schedule_sweep(events: Any, lam: Any, names: StackNames, sweep_arn: str) -> None:
+    """An EventBridge schedule runs the sweep; the local runtime reads the same rule."""
+    rule_arn = events.put_rule(Name=names.sweep_schedule, ScheduleExpression=SWEEP_SCHEDULE, State="ENABLED")["RuleArn"]
+    events.put_targets(Rule=names.sweep_schedule, Targets=[{"Id": "sweep", "Arn": sweep_arn}])
+    with contextlib.suppress(lam.exceptions.ResourceConflictException):
+        lam.add_permission(
+            FunctionName=names.sweep_function,
+            StatementId="schedule-invoke",
+            Action="lambda:InvokeFunction",
+            Principal="events.amazonaws.com",
+            SourceArn=rule_arn,
+        )
 
 
 def _subscribe_function(sns: Any, lam: Any, topic_arn: str, function_arn: str, names: StackNames) -> None:
@@ -209,11 +235,16 @@ def destroy_stack(target: AwsTarget, names: StackNames) -> None:
             if subscription["SubscriptionArn"].startswith("arn:"):
                 attempt("unsubscribe", sns.unsubscribe, SubscriptionArn=subscription["SubscriptionArn"])
         attempt("topic", sns.delete_topic, TopicArn=topic_arn)
-    attempt("event invoke config", lam.delete_function_event_invoke_config, FunctionName=names.function)
-    attempt("function", lam.delete_function, FunctionName=names.function)
+    events = target.client("events")
+    attempt("schedule targets", events.remove_targets, Rule=names.sweep_schedule, Ids=["sweep"])
+    attempt("schedule", events.delete_rule, Name=names.sweep_schedule)
+    for function in (names.function, names.sweep_function):
+        attempt("event invoke config", lam.delete_function_event_invoke_config, FunctionName=function)
+        attempt("function", lam.delete_function, FunctionName=function)
     attempt("role policy", iam.delete_role_policy, RoleName=names.role, PolicyName=names.policy)
     attempt("role", iam.delete_role, RoleName=names.role)
-    attempt("log group", logs.delete_log_group, logGroupName=names.log_group)
+    for group in (names.log_group, names.sweep_log_group):
+        attempt("log group", logs.delete_log_group, logGroupName=group)
     queue = attempt("queue url", sqs.get_queue_url, QueueName=names.dead_letter_queue)
     if queue:
         attempt("queue", sqs.delete_queue, QueueUrl=queue["QueueUrl"])

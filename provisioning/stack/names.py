@@ -25,6 +25,9 @@ class StackNames:
     policy: str
     log_group: str
     dead_letter_queue: str
+    sweep_function: str
+    sweep_log_group: str
+    sweep_schedule: str
 
     @classmethod
     def from_prefix(
@@ -49,4 +52,7 @@ class StackNames:
             policy=f"{prefix}-healer-least-privilege",
             log_group=f"/aws/lambda/{function}",
             dead_letter_queue=f"{prefix}-healer-dlq",
+            sweep_function=f"{prefix}-sweep",
+            sweep_log_group=f"/aws/lambda/{prefix}-sweep",
+            sweep_schedule=f"{prefix}-sweep-schedule",
         )

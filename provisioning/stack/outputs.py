@@ -19,6 +19,8 @@ class StackOutputs:
     stack_prefix: str
     function_arn: str
     dead_letter_queue_arn: str
+    sweep_function_name: str = ""
+    sweep_log_group: str = ""
 
     def to_dict(self) -> dict[str, str | None]:
         return asdict(self)

@@ -23,6 +23,7 @@ def healer_policy(names: StackNames, *, account: str, region: str, partition: st
     backup = f"arn:{partition}:s3:::{names.backup_bucket}"
     production = f"arn:{partition}:s3:::{names.production_bucket}"
     log_group = f"arn:{partition}:logs:{region}:{account}:log-group:{names.log_group}"
+    sweep_log_group = f"arn:{partition}:logs:{region}:{account}:log-group:{names.sweep_log_group}"
     queue = f"arn:{partition}:sqs:{region}:{account}:{names.dead_letter_queue}"
     return {
         "Version": "2012-10-17",
@@ -38,15 +39,21 @@ def healer_policy(names: StackNames, *, account: str, region: str, partition: st
             {
                 "Sid": "RestoreProduction",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"],
+                # DeleteObjectVersion: a versioned bucket is healed by removing the delete marker.
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObjectVersion"],
                 "Resource": f"{production}/*",
             },
-            {"Sid": "ListProduction", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": production},
+            {
+                "Sid": "ListProduction",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+                "Resource": production,
+            },
             {
                 "Sid": "WriteAuditLog",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": f"{log_group}:*",
+                "Resource": [f"{log_group}:*", f"{sweep_log_group}:*"],
             },
             {"Sid": "DeadLetter", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": queue},
         ],

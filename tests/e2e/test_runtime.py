@@ -9,6 +9,7 @@ import zipfile
 import pytest
 from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
+from healer.deadletter import s3_event_for
 from provisioning.exceptions import ArtifactMismatch
 from provisioning.runtime import LocalLambdaRuntime
 
@@ -43,6 +44,7 @@ def test_function_environment_comes_from_the_deployed_configuration(make_pipelin
     assert spec.environment == {
         "PRODUCTION_BUCKET": pipeline.names.production_bucket,
         "BACKUP_BUCKET": pipeline.names.backup_bucket,
+        "DEAD_LETTER_QUEUE_URL": pipeline.outputs.dead_letter_queue_url,
     }
     assert spec.handler == "healer.handler.lambda_handler"
 
@@ -71,9 +73,10 @@ def test_a_failing_event_is_tried_three_times_then_dead_lettered(make_pipeline):
     pipeline = make_pipeline(objects=0)
     runtime = pipeline.runtime
     assert runtime is not None
-    bad_event = {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "this is not JSON"}}]}
+    # A key the backup never had: the healer fails the invocation, Lambda retries it twice.
+    failing_event = s3_event_for(pipeline.names.production_bucket, "never/backed up.txt")
 
-    runtime.submit(bad_event)
+    runtime.submit(failing_event)
 
     assert runtime.wait_idle(30)
     stats = runtime.stats()
@@ -83,8 +86,30 @@ def test_a_failing_event_is_tried_three_times_then_dead_lettered(make_pipeline):
         "Body"
     ]
     record = json.loads(body)
-    assert record["requestPayload"] == bad_event
-    assert "rejected record" in record["responsePayload"]["errorMessage"]
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestPayload"] == failing_event
+    assert "BackupObjectMissing" in record["responsePayload"]["errorMessage"]
+
+
+def test_an_unparseable_record_is_dead_lettered_at_once_by_the_function(make_pipeline):
+    pipeline = make_pipeline(objects=0)
+    runtime = pipeline.runtime
+    assert runtime is not None
+    bad_event = {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "this is not JSON"}}]}
+
+    runtime.submit(bad_event)
+
+    assert runtime.wait_idle(30)
+    stats = runtime.stats()
+    assert (stats.attempts, stats.failed_attempts, stats.dead_lettered) == (1, 0, 0)  # no pointless retries
+    sqs = pipeline.target.sqs()
+    body = sqs.receive_message(QueueUrl=pipeline.outputs.dead_letter_queue_url, WaitTimeSeconds=1)["Messages"][0][
+        "Body"
+    ]
+    record = json.loads(body)
+    assert record["requestContext"]["condition"] == "DeadLetteredByFunction"
+    assert record["requestPayload"]["rejected"] == "this is not JSON"
+    assert "not JSON" in record["responsePayload"]["errorMessage"]
 
 
 def test_test_event_is_skipped_without_error(make_pipeline):

@@ -45,8 +45,12 @@ def test_zip_entries_have_fixed_timestamps_so_file_mtimes_do_not_matter() -> Non
     assert {info.date_time for info in entries(build_healer_zip())} == {(2020, 1, 1, 0, 0, 0)}
 
 
-def test_zip_holds_only_the_healer_python_files() -> None:
-    names = [info.filename for info in entries(build_healer_zip())]
+def test_zip_holds_only_the_healer_python_files_and_vendored_tenacity() -> None:
+    all_names = [info.filename for info in entries(build_healer_zip())]
+    vendored = [name for name in all_names if name.startswith("tenacity/")]
+    assert "tenacity/__init__.py" in vendored  # the healer's retries need it; Lambda does not provide it
+    assert all(name.endswith(".py") and "__pycache__" not in name for name in vendored)
+    names = [name for name in all_names if not name.startswith("tenacity/")]
     package_dir = Path(healer.__file__).parent
     assert names == sorted(names)
     assert set(names) == {f"healer/{path.name}" for path in package_dir.glob("*.py")}
@@ -60,10 +64,13 @@ def test_zip_holds_only_the_healer_python_files() -> None:
 
 
 def test_zip_entries_match_the_source_files() -> None:
-    package_dir = Path(healer.__file__).parent
+    import tenacity
+
+    roots = {"healer": Path(healer.__file__).parent, "tenacity": Path(tenacity.__file__).parent}
     with zipfile.ZipFile(io.BytesIO(build_healer_zip().zip_bytes)) as archive:
         for name in archive.namelist():
-            assert archive.read(name) == (package_dir / name.removeprefix("healer/")).read_bytes()
+            package, _, rest = name.partition("/")
+            assert archive.read(name) == (roots[package] / rest).read_bytes()
 
 
 def test_code_sha256_is_base64_of_the_sha256_digest() -> None:

@@ -191,7 +191,7 @@ def test_successful_invocation_returns_counts(fake_s3: FakeS3, capsys: pytest.Ca
 
     counts = handler_module.lambda_handler(event, CONTEXT)
 
-    assert counts == {"healed": 2, "kept": 1, "ignored": 0, "skipped": 0, "failed": 0}
+    assert counts == {"healed": 2, "kept": 1, "ignored": 0, "skipped": 0, "rejected": 0, "failed": 0}
     assert [line["outcome"] for line in audit_lines(capsys)] == ["healed", "kept-existing", "healed"]
     assert fake_s3.objects[PROD]["unrelated.txt"] == b"newer upload of unrelated.txt"  # not clobbered
     assert fake_s3.calls == [
@@ -218,7 +218,7 @@ def test_event_for_another_bucket_is_ignored_without_any_request(
 
     counts = handler_module.lambda_handler(event, CONTEXT)
 
-    assert counts == {"healed": 1, "kept": 0, "ignored": 1, "skipped": 0, "failed": 0}
+    assert counts == {"healed": 1, "kept": 0, "ignored": 1, "skipped": 0, "rejected": 0, "failed": 0}
     assert fake_s3.calls == [("get_object", "c.txt"), ("put_object", "c.txt")]
     assert "a.txt" not in fake_s3.objects[PROD]
     first, _ = audit_lines(capsys)
@@ -233,7 +233,7 @@ def test_test_event_only_is_skipped_without_raising(fake_s3: FakeS3, capsys: pyt
 
     counts = handler_module.lambda_handler(sns_event(test_event), CONTEXT)
 
-    assert counts == {"healed": 0, "kept": 0, "ignored": 0, "skipped": 1, "failed": 0}
+    assert counts == {"healed": 0, "kept": 0, "ignored": 0, "skipped": 1, "rejected": 0, "failed": 0}
     assert fake_s3.calls == []
     (line,) = audit_lines(capsys)
     assert line["outcome"] == "skipped"
@@ -251,7 +251,7 @@ def test_captured_moto_messages_heal_their_decoded_keys(monkeypatch: pytest.Monk
 
     counts = handler_module.lambda_handler(sns_event(*(e["Message"] for e in envelopes)), CONTEXT)
 
-    assert counts == {"healed": 3, "kept": 0, "ignored": 0, "skipped": 2, "failed": 0}
+    assert counts == {"healed": 3, "kept": 0, "ignored": 0, "skipped": 2, "rejected": 0, "failed": 0}
     assert fake.objects["capture-prod"] == {key: contents(key) for key in keys}
 
 

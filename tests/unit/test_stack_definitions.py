@@ -22,6 +22,8 @@ HEALER_ACTIONS = {
     "s3:ListBucket",
     "s3:PutObject",
     "s3:PutObjectTagging",
+    "s3:DeleteObjectVersion",
+    "s3:ListBucketVersions",
     "logs:CreateLogStream",
     "logs:PutLogEvents",
     "sqs:SendMessage",
@@ -163,9 +165,14 @@ def test_healer_policy_grants_exactly_the_listed_actions(policy: dict[str, Any])
     assert granted == HEALER_ACTIONS
 
 
-def test_healer_policy_never_grants_deletion(policy: dict[str, Any]) -> None:
-    granted = {action for statement in statements(policy) for action in as_list(statement["Action"])}
-    assert not [action for action in granted if action.lower().startswith("s3:delete")]
+def test_healer_policy_deletes_nothing_but_production_delete_markers(names: StackNames, policy: dict[str, Any]) -> None:
+    # The only delete is DeleteObjectVersion on production (removing a delete marker heals a
+    # versioned bucket); nothing can delete from the backup.
+    for statement in statements(policy):
+        deletes = [action for action in as_list(statement["Action"]) if action.lower().startswith("s3:delete")]
+        if deletes:
+            assert deletes == ["s3:DeleteObjectVersion"]
+            assert as_list(statement["Resource"]) == [f"arn:aws:s3:::{names.production_bucket}/*"]
 
 
 def test_healer_policy_resources_are_only_the_stacks_own(names: StackNames, policy: dict[str, Any]) -> None:
@@ -175,6 +182,7 @@ def test_healer_policy_resources_are_only_the_stacks_own(names: StackNames, poli
         f"arn:aws:s3:::{names.production_bucket}",
         f"arn:aws:s3:::{names.production_bucket}/*",
         f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{names.log_group}:*",
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{names.sweep_log_group}:*",
         f"arn:aws:sqs:{REGION}:{ACCOUNT}:{names.dead_letter_queue}",
     }
     resources = {resource for statement in statements(policy) for resource in as_list(statement["Resource"])}
@@ -186,7 +194,7 @@ def test_healer_policy_writes_only_to_production_and_reads_backup(names: StackNa
     for statement in statements(policy):
         actions = set(as_list(statement["Action"]))
         resources = set(as_list(statement["Resource"]))
-        if actions & {"s3:PutObject", "s3:PutObjectTagging"}:
+        if actions & {"s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObjectVersion"}:
             assert resources == {f"arn:aws:s3:::{names.production_bucket}/*"}
         if backup_objects in resources:
             assert actions <= {"s3:GetObject", "s3:GetObjectTagging"}
