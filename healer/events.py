@@ -83,8 +83,8 @@ def _iter_sns_record(record: Mapping[str, Any]) -> Iterator[ParsedRecord]:
         return
     try:
         body = json.loads(message)
-    except ValueError as exc:
-        yield Rejected(f"SNS Message is not JSON ({exc})", message)
+    except (ValueError, RecursionError) as exc:  # RecursionError: hostile nesting ("[[[[…")
+        yield Rejected(f"SNS Message is not JSON ({type(exc).__name__}: {str(exc)[:200]})", message)
         return
     if isinstance(body, Mapping) and body.get("Event") == "s3:TestEvent":
         yield Skipped(f"s3:TestEvent for bucket {body.get('Bucket')!r}")

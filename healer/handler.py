@@ -81,7 +81,7 @@ def _reject(
         key=None,
         action="dead-letter",
         outcome="rejected",
-        detail=f"{record.reason}; {where}: {record.raw}",
+        detail=f"{record.reason}; {where}: {_shorten(record.raw)}",
         request_id=request_id,
     )
     counts["rejected"] += 1
@@ -122,3 +122,8 @@ def _heal_one(
         request_id=request_id,
     )
     counts[{"healed": "healed", "ignored": "ignored"}.get(outcome.outcome, "kept")] += 1
+
+
+def _shorten(text: str, limit: int = 2048) -> str:
+    """Audit lines stay readable; the dead-letter queue keeps the whole record."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"

@@ -35,6 +35,7 @@ SWEEP_EVENT = "Sweep:MissingFromProduction"
 
 @dataclass
 class SweepResult:
+    scanned: int = 0
     missing: int = 0
     healed: int = 0
     kept: int = 0
@@ -52,11 +53,18 @@ def _keys(s3: S3Client, bucket: str, page_size: int) -> Iterator[str]:
             yield item["Key"]
 
 
-def missing_keys(s3: S3Client, config: HealerConfig, page_size: int = 1000) -> Iterator[str]:
-    """Keys in the backup and not in production, by a merge of the two sorted listings."""
+def missing_keys(
+    s3: S3Client, config: HealerConfig, page_size: int = 1000, result: SweepResult | None = None
+) -> Iterator[str]:
+    """Keys in the backup and not in production, by a merge of the two sorted listings.
+
+    ``result.scanned`` (when given) counts the backup keys looked at.
+    """
     production = _keys(s3, config.production_bucket, page_size)
     current = next(production, None)
     for key in _keys(s3, config.backup_bucket, page_size):
+        if result is not None:
+            result.scanned += 1
         # S3 lists in UTF-8 byte order, which is the order of the encoded keys.
         while current is not None and current.encode() < key.encode():
             current = next(production, None)
@@ -77,7 +85,7 @@ def sweep(
     result = SweepResult()
     interval = 1.0 / max_restores_per_s if max_restores_per_s > 0 else 0.0
     next_slot = time.monotonic()
-    for key in missing_keys(s3, config, page_size):
+    for key in missing_keys(s3, config, page_size, result):
         result.missing += 1
         # Rate limit: a token every `interval` seconds, so a sweep never floods the buckets.
         delay = next_slot - time.monotonic()

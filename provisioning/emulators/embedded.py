@@ -55,6 +55,11 @@ class EmbeddedEmulator(Emulator):
     def runs_lambda(self) -> bool:
         return False
 
+    @property
+    def pid(self) -> int | None:
+        """The moto process's id while it runs (for measuring its memory)."""
+        return self._process.pid if self._process else None
+
     def start(self) -> Self:
         if self._process is not None:
             return self

@@ -1,0 +1,1 @@
+"""On-demand speed and memory benchmarks; results go to reports/benchmarks/."""
