@@ -8,18 +8,14 @@ audit line and, when it is a rejected one, exactly one dead-letter message carry
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 import pytest
-from botocore.exceptions import ClientError
-from botocore.response import StreamingBody
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,9 +25,8 @@ from healer.config import HealerConfig
 from healer.events import ObjectRemoved, Rejected, Skipped, parse_event
 from healer.exceptions import HealingFailed
 
-PROD = "prod-bucket"
-BACKUP = "backup-bucket"
-QUEUE_URL = "http://127.0.0.1:1/123456789012/healer-dlq"
+from .fakes import BACKUP, PROD, QUEUE_URL, FakeS3, FakeSqs, s3_record, sns_record
+
 WITH_QUEUE = HealerConfig(PROD, BACKUP, QUEUE_URL)
 WITHOUT_QUEUE = HealerConfig(PROD, BACKUP, None)
 CONTEXT = SimpleNamespace(aws_request_id="req-hostile")
@@ -45,57 +40,13 @@ FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 # --- fakes -------------------------------------------------------------------------------------------------
 
 
-def _client_error(code: str, operation: str, status: int) -> ClientError:
-    response = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
-    return ClientError(response, operation)  # type: ignore[arg-type]
-
-
 def backup_bytes(key: str) -> bytes:
     return b"backup of " + key.encode("utf-8", "surrogatepass")
 
 
-class FakeS3:
-    """Production and backup in memory: GetObject and a PutObject that honours IfNoneMatch='*'."""
-
-    def __init__(self, backup: set[str]) -> None:
-        self.objects: dict[str, dict[str, bytes]] = {PROD: {}, BACKUP: {key: backup_bytes(key) for key in backup}}
-        self.calls: list[tuple[str, str, str]] = []
-
-    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
-        self.calls.append(("get_object", Bucket, Key))
-        if Key not in self.objects[Bucket]:
-            raise _client_error("NoSuchKey", "GetObject", 404)
-        data = self.objects[Bucket][Key]
-        return {
-            "Body": StreamingBody(io.BytesIO(data), len(data)),
-            "ContentLength": len(data),
-            "ETag": f'"{hashlib.md5(data).hexdigest()}"',
-            "Metadata": {},
-        }
-
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, IfNoneMatch: str | None = None, **_: Any) -> None:  # noqa: N803
-        self.calls.append(("put_object", Bucket, Key))
-        if IfNoneMatch == "*" and Key in self.objects[Bucket]:
-            raise _client_error("PreconditionFailed", "PutObject", 412)
-        self.objects[Bucket][Key] = Body
-
-
-class FakeSQS:
-    """Records every SendMessage; with ``fail`` set, SQS refuses them all."""
-
-    def __init__(self, *, fail: bool = False) -> None:
-        self.fail = fail
-        self.sent: list[dict[str, Any]] = []
-        self.attempts = 0
-
-    def send_message(self, *, QueueUrl: str, MessageBody: str) -> dict[str, str]:  # noqa: N803
-        self.attempts += 1
-        if self.fail:
-            raise _client_error("AWS.SimpleQueueService.NonExistentQueue", "SendMessage", 400)
-        assert QueueUrl == QUEUE_URL
-        assert isinstance(MessageBody, str)
-        self.sent.append(json.loads(MessageBody))
-        return {"MessageId": str(len(self.sent))}
+def make_s3(backup: set[str]) -> FakeS3:
+    """Production empty; the backup holds ``backup_bytes(key)`` for every key in ``backup``."""
+    return FakeS3({PROD: {}, BACKUP: {key: backup_bytes(key) for key in backup}})
 
 
 class NoSQS:
@@ -232,25 +183,6 @@ def _is_s3_notification(value: Any) -> bool:
         and isinstance(value.get("Records"), list)
         and bool(value["Records"])
     )
-
-
-def s3_record(encoded_key: str, *, bucket: str = PROD, event_name: str = "ObjectRemoved:Delete", **extra: Any) -> dict:
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "us-east-1",
-        "eventTime": (datetime.now(UTC) - timedelta(seconds=1)).isoformat().replace("+00:00", "Z"),
-        "eventName": event_name,
-        "s3": {"bucket": {"name": bucket}, "object": {"key": encoded_key}},
-        **extra,
-    }
-
-
-def sns_record(message: str, *, with_source: bool = True) -> dict[str, Any]:
-    record: dict[str, Any] = {"Sns": {"Type": "Notification", "MessageId": "m", "Message": message}}
-    if with_source:
-        record = {"EventSource": "aws:sns", "EventVersion": "1.0", **record}
-    return record
 
 
 def _set(record: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -413,7 +345,7 @@ def events_with_a_bad_record(draw: Any) -> Generated:
 
 def run_handler(generated: Generated, config: HealerConfig, sqs: Any) -> tuple[Any, list[dict[str, Any]], FakeS3]:
     """Run lambda_handler with fakes; return (result or raised exception, audit lines, the fake S3)."""
-    fake_s3 = FakeS3(backup={unit.key for unit in generated.of(Valid)})
+    fake_s3 = make_s3(backup={unit.key for unit in generated.of(Valid)})
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
         patch.setattr(handler_module, "_config", lambda: config)
@@ -530,7 +462,7 @@ def test_deeply_nested_sns_message_does_not_stop_its_siblings() -> None:
         {"Records": [sns_record(json.dumps({"Records": [s3_record("a.txt")]})), sns_record("[" * 5_000)]},
         [[Valid("a.txt")], [Bad("[" * 5_000, raw_is_text=True)]],
     )
-    sqs = FakeSQS()
+    sqs = FakeSqs()
 
     result, lines, fake_s3 = run_handler(generated, WITH_QUEUE, sqs)
 
@@ -546,7 +478,7 @@ def test_deeply_nested_sns_message_does_not_stop_its_siblings() -> None:
 @FAST
 @given(hostile_events())
 def test_with_a_dead_letter_queue_bad_records_never_fail_the_invocation(generated: Generated) -> None:
-    sqs = FakeSQS()
+    sqs = FakeSqs()
 
     result, lines, fake_s3 = run_handler(generated, WITH_QUEUE, sqs)
 
@@ -591,7 +523,7 @@ def test_without_a_dead_letter_queue_bad_records_fail_the_invocation_after_the_s
 @FAST
 @given(events_with_a_bad_record())
 def test_when_sqs_refuses_the_dead_letter_the_invocation_fails_so_nothing_is_lost(generated: Generated) -> None:
-    sqs = FakeSQS(fail=True)
+    sqs = FakeSqs(fail=True)
 
     result, lines, fake_s3 = run_handler(generated, WITH_QUEUE, sqs)
 
@@ -608,7 +540,7 @@ def test_when_sqs_refuses_the_dead_letter_the_invocation_fails_so_nothing_is_los
     ids=["none", "list", "string", "int", "empty", "records-null", "records-object", "lowercase"],
 )
 def test_an_unusable_event_is_one_dead_lettered_record(event: Any) -> None:
-    sqs = FakeSQS()
+    sqs = FakeSqs()
 
     result, lines, _ = run_handler(Generated(event, [[Bad(event)]]), WITH_QUEUE, sqs)
 
@@ -623,7 +555,7 @@ def test_a_64_kib_non_json_message_is_dead_lettered_whole() -> None:
     generated = Generated(
         {"Records": [sns_record(message), s3_record(quote_plus("a b.txt"))]}, [[Bad(message, True)], [Valid("a b.txt")]]
     )
-    sqs = FakeSQS()
+    sqs = FakeSqs()
 
     result, lines, fake_s3 = run_handler(generated, WITH_QUEUE, sqs)
 

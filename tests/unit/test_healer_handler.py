@@ -2,115 +2,51 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import io
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
-from botocore.response import StreamingBody
 
 import healer.handler as handler_module
 from healer.audit import AUDIT_MARKER
 from healer.config import BACKUP_BUCKET_VAR, PRODUCTION_BUCKET_VAR, HealerConfig
 from healer.exceptions import ConfigurationError, HealingFailed
 
-PROD = "prod-bucket"
-BACKUP = "backup-bucket"
+from . import fakes
+from .fakes import BACKUP, PROD, FakeS3, client_error, sns_event
+
 CONFIG = HealerConfig(production_bucket=PROD, backup_bucket=BACKUP)
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 AUDIT_FIELDS = {"type", "key", "event", "event_time", "action", "outcome", "time_to_heal_ms", "detail", "request_id"}
-
-
-def _client_error(code: str, operation: str, status: int) -> ClientError:
-    response = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
-    return ClientError(response, operation)  # type: ignore[arg-type]
 
 
 def contents(key: str) -> bytes:
     return f"contents of {key}".encode()
 
 
-class FakeS3:
-    """Two in-memory buckets answering the two calls ``heal`` makes for small objects.
+def make_s3(production: set[str], backup: set[str]) -> FakeS3:
+    """Production holds newer uploads of ``production``; the backup holds ``contents(key)``, as text/plain.
 
-    ``put_object`` honours ``IfNoneMatch='*'`` as S3 does: PreconditionFailed when the key exists.
-    Any other call (a HEAD, a copy) is an AttributeError, which the handler audits as an error.
+    Only GetObject and PutObject answer: any other call (a HEAD, a copy) is an AttributeError,
+    which the handler audits as an error.
     """
-
-    def __init__(self, production: set[str], backup: set[str]) -> None:
-        self.objects: dict[str, dict[str, bytes]] = {
+    return FakeS3(
+        {
             PROD: {key: b"newer upload of " + key.encode() for key in production},
             BACKUP: {key: contents(key) for key in backup},
-        }
-        self.metadata: dict[tuple[str, str], dict[str, str]] = {}
-        self.headers: dict[tuple[str, str], dict[str, Any]] = {}
-        self.calls: list[tuple[str, str]] = []
-        self.get_errors: dict[str, ClientError] = {}
-        self.corrupt: set[str] = set()  # keys whose backup ETag does not match their bytes
-
-    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
-        self.calls.append(("get_object", Key))
-        if Key in self.get_errors:
-            raise self.get_errors[Key]
-        if Key not in self.objects[Bucket]:
-            raise _client_error("NoSuchKey", "GetObject", 404)
-        data = self.objects[Bucket][Key]
-        digest = hashlib.md5(b"corrupted" if Key in self.corrupt else data).hexdigest()
-        return {
-            "Body": StreamingBody(io.BytesIO(data), len(data)),
-            "ContentLength": len(data),
-            "ETag": f'"{digest}"',
-            "ContentType": "text/plain",
-            "Metadata": dict(self.metadata.get((Bucket, Key), {})),
-        }
-
-    def put_object(
-        self,
-        *,
-        Bucket: str,  # noqa: N803
-        Key: str,  # noqa: N803
-        Body: bytes,  # noqa: N803
-        Metadata: dict[str, str],  # noqa: N803
-        IfNoneMatch: str | None = None,  # noqa: N803
-        **headers: Any,
-    ) -> dict[str, Any]:
-        self.calls.append(("put_object", Key))
-        if IfNoneMatch == "*" and Key in self.objects[Bucket]:
-            raise _client_error("PreconditionFailed", "PutObject", 412)
-        self.objects[Bucket][Key] = Body
-        self.metadata[(Bucket, Key)] = Metadata
-        self.headers[(Bucket, Key)] = headers
-        return {"ETag": f'"{hashlib.md5(Body).hexdigest()}"'}
-
-    def ops(self, operation: str) -> list[str]:
-        return [key for op, key in self.calls if op == operation]
+        },
+        content_type="text/plain",
+    )
 
 
-def s3_record(key: str, *, bucket: str = PROD, seconds_ago: float = 2.0) -> dict[str, Any]:
-    event_time = datetime.now(UTC) - timedelta(seconds=seconds_ago)
-    return {
-        "eventSource": "aws:s3",
-        "eventName": "ObjectRemoved:Delete",
-        "eventTime": event_time.isoformat().replace("+00:00", "Z"),
-        "s3": {"bucket": {"name": bucket}, "object": {"key": key}},
-    }
-
-
-def sns_event(*messages: object) -> dict[str, Any]:
-    return {
-        "Records": [
-            {"EventSource": "aws:sns", "Sns": {"Message": m if isinstance(m, str) else json.dumps(m)}} for m in messages
-        ]
-    }
+def s3_record(key: str, *, bucket: str = PROD) -> dict[str, Any]:
+    return fakes.s3_record(key, bucket=bucket, seconds_ago=2.0)
 
 
 def audit_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
@@ -126,7 +62,7 @@ CONTEXT = SimpleNamespace(aws_request_id="req-123")
 @pytest.fixture
 def fake_s3(monkeypatch: pytest.MonkeyPatch) -> FakeS3:
     """Production has lost a.txt, missing.txt and c.txt; the backup holds all but missing.txt."""
-    fake = FakeS3(production={"unrelated.txt"}, backup={"a.txt", "c.txt", "unrelated.txt"})
+    fake = make_s3(production={"unrelated.txt"}, backup={"a.txt", "c.txt", "unrelated.txt"})
     monkeypatch.setattr(handler_module, "_s3", lambda: fake)
     monkeypatch.setattr(handler_module, "_config", lambda: CONFIG)
     return fake
@@ -194,7 +130,7 @@ def test_successful_invocation_returns_counts(fake_s3: FakeS3, capsys: pytest.Ca
     assert counts == {"healed": 2, "kept": 1, "ignored": 0, "skipped": 0, "rejected": 0, "failed": 0}
     assert [line["outcome"] for line in audit_lines(capsys)] == ["healed", "kept-existing", "healed"]
     assert fake_s3.objects[PROD]["unrelated.txt"] == b"newer upload of unrelated.txt"  # not clobbered
-    assert fake_s3.calls == [
+    assert fake_s3.calls_without_bucket() == [
         (op, key) for key in ("a.txt", "unrelated.txt", "c.txt") for op in ("get_object", "put_object")
     ]
 
@@ -219,7 +155,7 @@ def test_event_for_another_bucket_is_ignored_without_any_request(
     counts = handler_module.lambda_handler(event, CONTEXT)
 
     assert counts == {"healed": 1, "kept": 0, "ignored": 1, "skipped": 0, "rejected": 0, "failed": 0}
-    assert fake_s3.calls == [("get_object", "c.txt"), ("put_object", "c.txt")]
+    assert fake_s3.calls_without_bucket() == [("get_object", "c.txt"), ("put_object", "c.txt")]
     assert "a.txt" not in fake_s3.objects[PROD]
     first, _ = audit_lines(capsys)
     assert (first["key"], first["action"], first["outcome"]) == ("a.txt", "none", "ignored")
@@ -244,7 +180,7 @@ def test_test_event_only_is_skipped_without_raising(fake_s3: FakeS3, capsys: pyt
 def test_captured_moto_messages_heal_their_decoded_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     envelopes = json.loads((FIXTURES / "moto-5.2.5-sns-s3-removed.json").read_text(encoding="utf-8"))
     keys = {"dir/a b+c ü.txt", "batch/1.txt", "batch/2.txt"}
-    fake = FakeS3(production=set(), backup=keys)
+    fake = make_s3(production=set(), backup=keys)
     fake.objects["capture-prod"] = fake.objects.pop(PROD)
     monkeypatch.setattr(handler_module, "_s3", lambda: fake)
     monkeypatch.setattr(handler_module, "_config", lambda: HealerConfig("capture-prod", BACKUP))
@@ -287,7 +223,7 @@ def test_unparsable_sns_message_fails_the_invocation(fake_s3: FakeS3, capsys: py
 def test_aws_error_on_one_record_is_audited_and_raised_after_its_siblings(
     fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fake_s3.get_errors["a.txt"] = _client_error("AccessDenied", "GetObject", 403)
+    fake_s3.get_errors["a.txt"] = [client_error("AccessDenied", 403)]
     event = sns_event({"Records": [s3_record("a.txt"), s3_record("c.txt")]})
 
     with pytest.raises(HealingFailed, match=re.escape("'a.txt': ClientError")):
@@ -348,7 +284,7 @@ def test_missing_environment_configuration_is_a_clear_error(
 ) -> None:
     monkeypatch.delenv(PRODUCTION_BUCKET_VAR, raising=False)
     monkeypatch.setenv(BACKUP_BUCKET_VAR, BACKUP)
-    monkeypatch.setattr(handler_module, "_s3", lambda: FakeS3(set(), set()))
+    monkeypatch.setattr(handler_module, "_s3", lambda: make_s3(set(), set()))
 
     with pytest.raises(ConfigurationError, match=f"environment variable {PRODUCTION_BUCKET_VAR} is not set"):
         handler_module.lambda_handler(sns_event({"Records": [s3_record("a.txt")]}), CONTEXT)
@@ -359,7 +295,7 @@ def test_configuration_is_read_from_the_environment(
 ) -> None:
     monkeypatch.setenv(PRODUCTION_BUCKET_VAR, PROD)
     monkeypatch.setenv(BACKUP_BUCKET_VAR, BACKUP)
-    fake = FakeS3(production=set(), backup={"a.txt"})
+    fake = make_s3(production=set(), backup={"a.txt"})
     monkeypatch.setattr(handler_module, "_s3", lambda: fake)
 
     counts = handler_module.lambda_handler(sns_event({"Records": [s3_record("a.txt")]}), CONTEXT)

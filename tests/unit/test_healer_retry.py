@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from botocore import exceptions as botocore_errors
 from botocore.exceptions import ClientError
-from botocore.response import StreamingBody
 from tenacity import RetryCallState, wait_none
 
 import healer.handler as handler_module
@@ -23,15 +20,10 @@ from healer.config import HealerConfig
 from healer.exceptions import HealingFailed
 from healer.retry import MAX_ATTEMPTS, MAX_SECONDS, is_transient
 
-PROD = "prod-bucket"
-BACKUP = "backup-bucket"
+from .fakes import BACKUP, PROD, FakeS3, client_error, sns_removal_event
+
 CONFIG = HealerConfig(PROD, BACKUP)
 CONTEXT = SimpleNamespace(aws_request_id="req-retry")
-
-
-def client_error(code: str, status: int = 400, operation: str = "GetObject") -> ClientError:
-    response = {"Error": {"Code": code, "Message": f"{code} message"}, "ResponseMetadata": {"HTTPStatusCode": status}}
-    return ClientError(response, operation)  # type: ignore[arg-type]
 
 
 # --- is_transient ------------------------------------------------------------------------------------------
@@ -123,63 +115,9 @@ def test_each_call_gets_a_fresh_policy() -> None:
 # --- through lambda_handler -----------------------------------------------------------------------------------
 
 
-class ScriptedS3:
-    """Backup holds every key; ``get_script``/``put_script`` list errors to raise on successive calls."""
-
-    def __init__(self, keys: list[str]) -> None:
-        self.objects: dict[str, dict[str, bytes]] = {PROD: {}, BACKUP: {key: key.encode() * 3 for key in keys}}
-        self.get_script: dict[str, list[BaseException | None]] = {}
-        self.put_script: dict[str, list[BaseException | None]] = {}
-        self.apply_then_fail: set[str] = set()  # keys whose failing puts still land (an ambiguous 503)
-        self.calls: list[tuple[str, str]] = []
-
-    @staticmethod
-    def _next(script: dict[str, list[BaseException | None]], key: str) -> BaseException | None:
-        steps = script.get(key)
-        if not steps:
-            return None
-        return steps.pop(0) if len(steps) > 1 else steps[0]  # the last step repeats forever
-
-    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
-        self.calls.append(("get_object", Key))
-        error = self._next(self.get_script, Key)
-        if error is not None:
-            raise error
-        data = self.objects[Bucket][Key]
-        return {
-            "Body": StreamingBody(io.BytesIO(data), len(data)),
-            "ContentLength": len(data),
-            "ETag": f'"{hashlib.md5(data).hexdigest()}"',
-            "Metadata": {},
-        }
-
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, IfNoneMatch: str | None = None, **_: Any) -> None:  # noqa: N803
-        self.calls.append(("put_object", Key))
-        if IfNoneMatch == "*" and Key in self.objects[Bucket]:
-            raise client_error("PreconditionFailed", 412, "PutObject")
-        error = self._next(self.put_script, Key)
-        if error is not None:
-            if Key in self.apply_then_fail:
-                self.objects[Bucket][Key] = Body
-            raise error
-        self.objects[Bucket][Key] = Body
-
-    def count(self, operation: str, key: str) -> int:
-        return self.calls.count((operation, key))
-
-
-def s3_event(*keys: str) -> dict[str, Any]:
-    when = (datetime.now(UTC) - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
-    records = [
-        {
-            "eventSource": "aws:s3",
-            "eventName": "ObjectRemoved:Delete",
-            "eventTime": when,
-            "s3": {"bucket": {"name": PROD}, "object": {"key": key}},
-        }
-        for key in keys
-    ]
-    return {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps({"Records": records})}}]}
+def scripted_s3(keys: list[str]) -> FakeS3:
+    """Backup holds every key; ``get_errors``/``put_errors`` list errors to raise on successive calls."""
+    return FakeS3({PROD: {}, BACKUP: {key: key.encode() * 3 for key in keys}})
 
 
 @pytest.fixture
@@ -203,7 +141,7 @@ def no_wait_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[Any, list[dict[str, Any]]]]:
-    def invoke(fake: ScriptedS3, event: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+    def invoke(fake: FakeS3, event: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
         monkeypatch.setattr(handler_module, "_s3", lambda: fake)
         monkeypatch.setattr(handler_module, "_config", lambda: CONFIG)
         out = io.StringIO()
@@ -232,10 +170,10 @@ def _never_sleep_for_real(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.mark.usefixtures("no_wait_retries")
 def test_twice_slowed_down_then_healed(run: Callable[..., Any]) -> None:
-    fake = ScriptedS3(["a.txt"])
-    fake.get_script["a.txt"] = [client_error("SlowDown", 503), client_error("SlowDown", 503), None]
+    fake = scripted_s3(["a.txt"])
+    fake.get_errors["a.txt"] = [client_error("SlowDown", 503), client_error("SlowDown", 503), None]
 
-    counts, lines = run(fake, s3_event("a.txt"))
+    counts, lines = run(fake, sns_removal_event("a.txt"))
 
     assert counts["healed"] == 1 and counts["failed"] == 0
     assert fake.count("get_object", "a.txt") == 3
@@ -246,10 +184,10 @@ def test_twice_slowed_down_then_healed(run: Callable[..., Any]) -> None:
 
 @pytest.mark.usefixtures("no_wait_retries")
 def test_throttled_put_is_retried_with_a_fresh_read(run: Callable[..., Any]) -> None:
-    fake = ScriptedS3(["a.txt"])
-    fake.put_script["a.txt"] = [client_error("503", 503, "PutObject"), client_error("InternalError", 500), None]
+    fake = scripted_s3(["a.txt"])
+    fake.put_errors["a.txt"] = [client_error("503", 503, "PutObject"), client_error("InternalError", 500), None]
 
-    counts, _ = run(fake, s3_event("a.txt"))
+    counts, _ = run(fake, sns_removal_event("a.txt"))
 
     assert counts["healed"] == 1
     assert (fake.count("get_object", "a.txt"), fake.count("put_object", "a.txt")) == (3, 3)
@@ -257,10 +195,10 @@ def test_throttled_put_is_retried_with_a_fresh_read(run: Callable[..., Any]) -> 
 
 @pytest.mark.usefixtures("no_wait_retries")
 def test_dropped_connection_is_retried(run: Callable[..., Any]) -> None:
-    fake = ScriptedS3(["a.txt"])
-    fake.get_script["a.txt"] = [botocore_errors.EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), None]
+    fake = scripted_s3(["a.txt"])
+    fake.get_errors["a.txt"] = [botocore_errors.EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), None]
 
-    counts, _ = run(fake, s3_event("a.txt"))
+    counts, _ = run(fake, sns_removal_event("a.txt"))
 
     assert counts["healed"] == 1
     assert fake.count("get_object", "a.txt") == 2
@@ -268,10 +206,10 @@ def test_dropped_connection_is_retried(run: Callable[..., Any]) -> None:
 
 @pytest.mark.usefixtures("no_wait_retries")
 def test_access_denied_is_not_retried_and_fails_the_record(run: Callable[..., Any]) -> None:
-    fake = ScriptedS3(["denied.txt", "b.txt"])
-    fake.get_script["denied.txt"] = [client_error("AccessDenied", 403)]
+    fake = scripted_s3(["denied.txt", "b.txt"])
+    fake.get_errors["denied.txt"] = [client_error("AccessDenied", 403)]
 
-    failed, lines = run(fake, s3_event("denied.txt", "b.txt"))
+    failed, lines = run(fake, sns_removal_event("denied.txt", "b.txt"))
 
     assert isinstance(failed, HealingFailed)
     assert fake.count("get_object", "denied.txt") == 1
@@ -284,11 +222,11 @@ def test_access_denied_is_not_retried_and_fails_the_record(run: Callable[..., An
 
 @pytest.mark.usefixtures("no_wait_retries")
 def test_missing_backup_is_not_retried(run: Callable[..., Any]) -> None:
-    fake = ScriptedS3([])
+    fake = scripted_s3([])
     fake.objects[BACKUP].clear()
-    fake.get_script["gone.txt"] = [client_error("NoSuchKey", 404)]
+    fake.get_errors["gone.txt"] = [client_error("NoSuchKey", 404)]
 
-    failed, lines = run(fake, s3_event("gone.txt"))
+    failed, lines = run(fake, sns_removal_event("gone.txt"))
 
     assert isinstance(failed, HealingFailed)
     assert fake.count("get_object", "gone.txt") == 1
@@ -298,10 +236,10 @@ def test_missing_backup_is_not_retried(run: Callable[..., Any]) -> None:
 
 @pytest.mark.usefixtures("fast_retries")
 def test_staying_throttled_gives_up_after_max_attempts(run: Callable[..., Any], sleeps: list[float]) -> None:
-    fake = ScriptedS3(["hot.txt", "b.txt"])
-    fake.get_script["hot.txt"] = [client_error("SlowDown", 503)]
+    fake = scripted_s3(["hot.txt", "b.txt"])
+    fake.get_errors["hot.txt"] = [client_error("SlowDown", 503)]
 
-    failed, lines = run(fake, s3_event("hot.txt", "b.txt"))
+    failed, lines = run(fake, sns_removal_event("hot.txt", "b.txt"))
 
     assert isinstance(failed, HealingFailed)
     assert fake.count("get_object", "hot.txt") == MAX_ATTEMPTS
@@ -318,11 +256,11 @@ def test_staying_throttled_gives_up_after_max_attempts(run: Callable[..., Any], 
 @pytest.mark.usefixtures("no_wait_retries")
 def test_ambiguous_put_that_landed_is_not_rewritten_and_does_not_fail(run: Callable[..., Any]) -> None:
     # The first PutObject is applied but answered with a 503; the retry's conditional put sees it.
-    fake = ScriptedS3(["a.txt"])
-    fake.put_script["a.txt"] = [client_error("503", 503, "PutObject"), None]
+    fake = scripted_s3(["a.txt"])
+    fake.put_errors["a.txt"] = [client_error("503", 503, "PutObject"), None]
     fake.apply_then_fail.add("a.txt")
 
-    counts, lines = run(fake, s3_event("a.txt"))
+    counts, lines = run(fake, sns_removal_event("a.txt"))
 
     assert counts["failed"] == 0
     assert counts["healed"] + counts["kept"] == 1

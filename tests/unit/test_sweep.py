@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import time
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
-from botocore.response import StreamingBody
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tenacity import wait_none
@@ -24,102 +20,23 @@ from healer.config import HealerConfig
 from healer.events import ObjectRemoved, parse_event
 from healer.sweep import SWEEP_EVENT, missing_keys, sweep
 
-PROD = "prod-bucket"
-BACKUP = "backup-bucket"
-QUEUE_URL = "http://127.0.0.1:1/123456789012/healer-dlq"
+from .fakes import BACKUP, PROD, QUEUE_URL, FakeS3, FakeSqs, client_error, s3_order
+
 CONFIG = HealerConfig(PROD, BACKUP, QUEUE_URL)
-
-
-def client_error(code: str, status: int, operation: str = "GetObject") -> ClientError:
-    response = {"Error": {"Code": code, "Message": f"{code} message"}, "ResponseMetadata": {"HTTPStatusCode": status}}
-    return ClientError(response, operation)  # type: ignore[arg-type]
-
-
-def s3_order(keys: Any) -> list[str]:
-    """The order S3 lists keys in: by their UTF-8 bytes."""
-    return sorted(keys, key=lambda key: key.encode("utf-8"))
 
 
 def body_of(key: str) -> bytes:
     return b"backup bytes of " + key.encode()
 
 
-class FakePaginator:
-    def __init__(self, s3: FakeS3) -> None:
-        self.s3 = s3
-
-    def paginate(self, *, Bucket: str, PaginationConfig: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:  # noqa: N803
-        requested = (PaginationConfig or {}).get("PageSize", 1000)
-        self.s3.page_size_requested.append(requested)
-        sizes = list(self.s3.page_sizes.get(Bucket, [requested]))
-        hidden = self.s3.hidden_from_listing if Bucket == PROD else set()
-        keys = s3_order(set(self.s3.objects[Bucket]) - hidden)
-        if not keys:
-            self.s3.pages_served[Bucket] += 1
-            yield {"KeyCount": 0, "IsTruncated": False}  # S3 sends no Contents for an empty listing
-            return
-        start = 0
-        while start < len(keys):
-            size = sizes.pop(0) if len(sizes) > 1 else sizes[0]  # the last size repeats
-            page = keys[start : start + size]
-            start += size
-            self.s3.pages_served[Bucket] += 1
-            yield {"Contents": [{"Key": key, "Size": 1} for key in page], "KeyCount": len(page)}
-
-
-class FakeS3:
-    """Two buckets in memory: paged ListObjectsV2, GetObject, and PutObject honouring IfNoneMatch='*'."""
-
-    def __init__(self, production: set[str], backup: set[str]) -> None:
-        self.objects: dict[str, dict[str, bytes]] = {
+def make_s3(production: set[str], backup: set[str]) -> FakeS3:
+    """Production holds ``production bytes of <key>``; the backup holds ``body_of(key)``."""
+    return FakeS3(
+        {
             PROD: {key: b"production bytes of " + key.encode() for key in production},
             BACKUP: {key: body_of(key) for key in backup},
         }
-        self.page_sizes: dict[str, list[int]] = {}
-        self.page_size_requested: list[int] = []
-        self.pages_served = {PROD: 0, BACKUP: 0}
-        self.hidden_from_listing: set[str] = set()  # production's listing is already stale for these
-        self.get_errors: dict[str, list[ClientError | None]] = {}  # successive calls; the last repeats
-        self.calls: list[tuple[str, str, str]] = []
-
-    def get_paginator(self, operation: str) -> FakePaginator:
-        assert operation == "list_objects_v2"
-        return FakePaginator(self)
-
-    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
-        self.calls.append(("get_object", Bucket, Key))
-        errors = self.get_errors.get(Key)
-        error = (errors.pop(0) if len(errors) > 1 else errors[0]) if errors else None
-        if error is not None:
-            raise error
-        if Key not in self.objects[Bucket]:
-            raise client_error("NoSuchKey", 404)
-        data = self.objects[Bucket][Key]
-        return {
-            "Body": StreamingBody(io.BytesIO(data), len(data)),
-            "ContentLength": len(data),
-            "ETag": f'"{hashlib.md5(data).hexdigest()}"',
-            "Metadata": {},
-        }
-
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, IfNoneMatch: str | None = None, **_: Any) -> None:  # noqa: N803
-        self.calls.append(("put_object", Bucket, Key))
-        if IfNoneMatch == "*" and Key in self.objects[Bucket]:
-            raise client_error("PreconditionFailed", 412, "PutObject")
-        self.objects[Bucket][Key] = Body
-
-    def writes(self) -> list[str]:
-        return [key for op, _, key in self.calls if op == "put_object"]
-
-
-class FakeSQS:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    def send_message(self, *, QueueUrl: str, MessageBody: str) -> dict[str, str]:  # noqa: N803
-        assert QueueUrl == QUEUE_URL
-        self.sent.append(json.loads(MessageBody))
-        return {"MessageId": str(len(self.sent))}
+    )
 
 
 def audit_of(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
@@ -164,7 +81,7 @@ ALPHABET = ["a", "z", "0", " ", "/", "+", "%", "é", "日", "本", "😀", "\x7f
 )
 @pytest.mark.parametrize("page_size", [1, 2, 1000])
 def test_missing_keys_merge(backup: list[str], production: list[str], expected: list[str], page_size: int) -> None:
-    s3 = FakeS3(set(production), set(backup))
+    s3 = make_s3(set(production), set(backup))
 
     assert list(missing_keys(s3, CONFIG, page_size=page_size)) == expected  # type: ignore[arg-type]
     assert set(s3.page_size_requested) == {page_size}
@@ -172,7 +89,7 @@ def test_missing_keys_merge(backup: list[str], production: list[str], expected: 
 
 def test_unicode_keys_are_merged_in_s3_byte_order() -> None:
     backup = ["a", "a/b", "a b", "é", "z", "日本", "𝒜", "ﬀ", "a\x00"]
-    s3 = FakeS3({"a b", "é", "ﬀ"}, set(backup))
+    s3 = make_s3({"a b", "é", "ﬀ"}, set(backup))
 
     missing = list(missing_keys(s3, CONFIG, page_size=1))  # type: ignore[arg-type]
 
@@ -185,7 +102,7 @@ def test_unicode_keys_are_merged_in_s3_byte_order() -> None:
 def test_uneven_pages_of_the_two_listings(backup_pages: list[int], production_pages: list[int]) -> None:
     backup = {f"k{index:04d}" for index in range(2500)}
     production = backup - {"k0000", "k0999", "k1000", "k1001", "k2499"}
-    s3 = FakeS3(production, backup)
+    s3 = make_s3(production, backup)
     s3.page_sizes = {BACKUP: backup_pages, PROD: production_pages}
 
     assert list(missing_keys(s3, CONFIG)) == ["k0000", "k0999", "k1000", "k1001", "k2499"]  # type: ignore[arg-type]
@@ -193,7 +110,7 @@ def test_uneven_pages_of_the_two_listings(backup_pages: list[int], production_pa
 
 def test_listings_are_streamed_page_by_page() -> None:
     backup = {f"k{index:05d}" for index in range(5000)}
-    s3 = FakeS3(backup - {"k00000"}, backup)
+    s3 = make_s3(backup - {"k00000"}, backup)
 
     first = next(missing_keys(s3, CONFIG, page_size=1000))  # type: ignore[arg-type]
 
@@ -211,7 +128,7 @@ def test_listings_are_streamed_page_by_page() -> None:
 def test_missing_keys_is_backup_minus_production_in_byte_order(
     backup: set[str], production: set[str], backup_page: int, production_page: int
 ) -> None:
-    s3 = FakeS3(production, backup)
+    s3 = make_s3(production, backup)
     s3.page_sizes = {BACKUP: [backup_page], PROD: [production_page]}
 
     assert list(missing_keys(s3, CONFIG)) == s3_order(backup - production)  # type: ignore[arg-type]
@@ -223,10 +140,10 @@ def test_missing_keys_is_backup_minus_production_in_byte_order(
 def test_sweep_restores_only_the_missing_keys(capsys: pytest.CaptureFixture[str]) -> None:
     backup = {f"docs/{name}.txt" for name in "abcdefghij"}
     gone = {"docs/a.txt", "docs/e.txt", "docs/j.txt"}
-    s3 = FakeS3((backup - gone) | {"only-in-production.txt"}, backup)
+    s3 = make_s3((backup - gone) | {"only-in-production.txt"}, backup)
     before = dict(s3.objects[PROD])
 
-    result = sweep(s3, CONFIG, max_restores_per_s=0, sqs=FakeSQS(), request_id="req-sweep")  # type: ignore[arg-type]
+    result = sweep(s3, CONFIG, max_restores_per_s=0, sqs=FakeSqs(), request_id="req-sweep")  # type: ignore[arg-type]
 
     assert (result.missing, result.healed, result.kept, result.failed, result.dead_lettered) == (3, 3, 0, 0, 0)
     assert result.healed_keys == s3_order(gone)
@@ -244,9 +161,9 @@ def test_sweep_restores_only_the_missing_keys(capsys: pytest.CaptureFixture[str]
 
 def test_nothing_missing_means_no_writes_and_no_audit(capsys: pytest.CaptureFixture[str]) -> None:
     keys = {f"k{index}" for index in range(50)}
-    s3 = FakeS3(keys, keys)
+    s3 = make_s3(keys, keys)
 
-    result = sweep(s3, CONFIG, max_restores_per_s=0, sqs=FakeSQS())  # type: ignore[arg-type]
+    result = sweep(s3, CONFIG, max_restores_per_s=0, sqs=FakeSqs())  # type: ignore[arg-type]
 
     assert (result.missing, result.healed) == (0, 0)
     assert s3.writes() == []
@@ -255,9 +172,9 @@ def test_nothing_missing_means_no_writes_and_no_audit(capsys: pytest.CaptureFixt
 
 def test_unreadable_backup_key_is_dead_lettered_and_the_sweep_goes_on(capsys: pytest.CaptureFixture[str]) -> None:
     backup = {"a.txt", "b denied+1.txt", "c.txt"}
-    s3 = FakeS3(set(), backup)
+    s3 = make_s3(set(), backup)
     s3.get_errors["b denied+1.txt"] = [client_error("AccessDenied", 403)]
-    sqs = FakeSQS()
+    sqs = FakeSqs()
 
     result = sweep(s3, CONFIG, max_restores_per_s=0, sqs=sqs, request_id="req-sweep")  # type: ignore[arg-type]
 
@@ -277,22 +194,22 @@ def test_unreadable_backup_key_is_dead_lettered_and_the_sweep_goes_on(capsys: py
 
 
 def test_without_a_queue_failures_are_counted_but_not_dead_lettered() -> None:
-    s3 = FakeS3(set(), {"a.txt", "b.txt"})
+    s3 = make_s3(set(), {"a.txt", "b.txt"})
     s3.get_errors["a.txt"] = [client_error("AccessDenied", 403)]
 
     with contextlib.redirect_stdout(io.StringIO()):
         no_sqs = sweep(s3, CONFIG, max_restores_per_s=0, sqs=None)  # type: ignore[arg-type]
-        no_url = sweep(s3, HealerConfig(PROD, BACKUP), max_restores_per_s=0, sqs=FakeSQS())  # type: ignore[arg-type]
+        no_url = sweep(s3, HealerConfig(PROD, BACKUP), max_restores_per_s=0, sqs=FakeSqs())  # type: ignore[arg-type]
 
     assert (no_sqs.failed, no_sqs.dead_lettered, no_sqs.healed) == (1, 0, 1)
     assert (no_url.failed, no_url.dead_lettered, no_url.healed) == (1, 0, 0)  # b.txt was healed by the first
 
 
 def test_object_reuploaded_after_the_listing_is_kept(capsys: pytest.CaptureFixture[str]) -> None:
-    s3 = FakeS3({"a.txt"}, {"a.txt", "b.txt"})
-    s3.hidden_from_listing = {"a.txt"}  # production's listing predates the re-upload
+    s3 = make_s3({"a.txt"}, {"a.txt", "b.txt"})
+    s3.hidden_from_listing[PROD] = {"a.txt"}  # production's listing predates the re-upload
 
-    result = sweep(s3, CONFIG, max_restores_per_s=0, sqs=FakeSQS())  # type: ignore[arg-type]
+    result = sweep(s3, CONFIG, max_restores_per_s=0, sqs=FakeSqs())  # type: ignore[arg-type]
 
     assert (result.missing, result.healed, result.kept) == (2, 1, 1)
     assert s3.objects[PROD]["a.txt"] == b"production bytes of a.txt"
@@ -300,11 +217,11 @@ def test_object_reuploaded_after_the_listing_is_kept(capsys: pytest.CaptureFixtu
 
 
 def test_transient_errors_are_retried_during_a_sweep() -> None:
-    s3 = FakeS3(set(), {"a.txt"})
+    s3 = make_s3(set(), {"a.txt"})
     s3.get_errors["a.txt"] = [client_error("SlowDown", 503), client_error("SlowDown", 503), None]
 
     with contextlib.redirect_stdout(io.StringIO()):
-        result = sweep(s3, CONFIG, max_restores_per_s=0, sqs=FakeSQS())  # type: ignore[arg-type]
+        result = sweep(s3, CONFIG, max_restores_per_s=0, sqs=FakeSqs())  # type: ignore[arg-type]
 
     assert (result.healed, result.failed) == (1, 0)
     assert s3.calls.count(("get_object", BACKUP, "a.txt")) == 3
@@ -313,10 +230,10 @@ def test_transient_errors_are_retried_during_a_sweep() -> None:
 def test_rate_limit_spaces_out_restores() -> None:
     def timed(rate: float) -> float:
         backup = {f"k{index}" for index in range(10)}
-        s3 = FakeS3(set(), backup)
+        s3 = make_s3(set(), backup)
         started = time.monotonic()
         with contextlib.redirect_stdout(io.StringIO()):
-            result = sweep(s3, CONFIG, max_restores_per_s=rate, sqs=FakeSQS())  # type: ignore[arg-type]
+            result = sweep(s3, CONFIG, max_restores_per_s=rate, sqs=FakeSqs())  # type: ignore[arg-type]
         elapsed = time.monotonic() - started
         assert result.healed == 10
         return elapsed
@@ -331,10 +248,10 @@ def test_rate_limit_spaces_out_restores() -> None:
 
 def test_result_counts_the_backup_keys_scanned() -> None:
     keys = {f"k{index}" for index in range(100)}
-    s3 = FakeS3(keys - {"k1"}, keys)
+    s3 = make_s3(keys - {"k1"}, keys)
 
     with contextlib.redirect_stdout(io.StringIO()):
-        result = sweep(s3, CONFIG, max_restores_per_s=0, sqs=FakeSQS())  # type: ignore[arg-type]
+        result = sweep(s3, CONFIG, max_restores_per_s=0, sqs=FakeSqs())  # type: ignore[arg-type]
 
     assert result.missing == 1
     assert result.scanned == 100
@@ -343,8 +260,8 @@ def test_result_counts_the_backup_keys_scanned() -> None:
 def test_scheduled_function_sweeps_with_the_configured_rate(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    s3 = FakeS3({"b"}, {"a", "b", "c"})
-    sqs = FakeSQS()
+    s3 = make_s3({"b"}, {"a", "b", "c"})
+    sqs = FakeSqs()
     monkeypatch.setattr(sweep_module, "_clients", lambda: (s3, sqs))
     monkeypatch.setenv("PRODUCTION_BUCKET", PROD)
     monkeypatch.setenv("BACKUP_BUCKET", BACKUP)
