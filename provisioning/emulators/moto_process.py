@@ -57,6 +57,25 @@ def emit_delete_marker_events() -> None:
     S3Backend._set_delete_marker = set_delete_marker_and_notify  # type: ignore[method-assign,assignment]
 
 
+def serialise_etag_computation() -> None:
+    """Bug fix: moto computes an object's ETag lazily, reading its buffer without the key's lock.
+
+    Two requests touching a new object at once (a CopyObject response and a HEAD, say) then
+    interleave their seeks and reads, and for objects over 16 MiB (read in 16 MiB chunks) the
+    MD5 of the wrong bytes is cached as the ETag for good: the content is right, its ETag wrong.
+    Taking the lock that moto's own ``value`` reader takes makes the computation atomic.
+    """
+    from moto.s3.models import FakeKey
+
+    compute = vars(FakeKey)["etag"].fget
+
+    def locked_etag(self: FakeKey) -> str:
+        with self.lock:
+            return str(compute(self))
+
+    FakeKey.etag = property(locked_etag)  # type: ignore[assignment,method-assign]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m provisioning.emulators.moto_process")
     parser.add_argument("--host", default="127.0.0.1")
@@ -65,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.no_parity_patches:
         emit_delete_marker_events()
+        serialise_etag_computation()
     # One log line per request would drown the log that is attached to failures.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)

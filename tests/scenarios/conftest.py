@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from provisioning.observe import HealWatcher, audit_lines
+from provisioning.observe import HealWatcher, audit_lines, queue_depth
 from provisioning.pipeline import Pipeline
 from provisioning.seed import SeededObject
 from reports.scenario_metrics import Slo, html_fragment, record
@@ -101,6 +101,21 @@ def measure(
         publish_scenario(metrics, html_fragment(metrics, report.time_to_heal_s, watcher.faulted_at(), misses))
         print(f"\n{scenario.pattern} × {scenario.scale}: {summary}")
 
+        if misses:
+            # Evidence for whoever reads the failure: what the healer said about the lost keys.
+            missing = set(report.lost) | set(report.corrupted)
+            said = [
+                f"{line['key']!r}: {line['outcome']} ({line['detail'][:160]})"
+                for line in lines
+                if line["key"] in missing
+            ]
+            stats = pipeline.runtime.stats() if pipeline.runtime else "the backend runs Lambda"
+            depth = queue_depth(pipeline.target.sqs(), pipeline.outputs.dead_letter_queue_url)
+            misses += [
+                f"healer audit for them: {said or 'nothing'}",
+                f"runtime: {stats}",
+                f"dead-letter queue: {depth}",
+            ]
         assert not misses, f"{scenario.pattern} × {scenario.scale} missed its SLO:\n  " + "\n  ".join(misses)
         # Cross-check: every object the client saw healed, the healer says it healed (or, for
         # re-uploads, left alone). A healer that logs nothing, or lies, fails here.
