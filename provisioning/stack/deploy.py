@@ -265,10 +265,19 @@ def _topic_arn(sns: Any, names: StackNames) -> str | None:
 
 
 def _empty_bucket(s3: S3Client, bucket: str) -> None:
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        doomed = [
-            {"Key": v["Key"], "VersionId": v["VersionId"]}
-            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
-        ]
-        for start in range(0, len(doomed), 1000):
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start : start + 1000], "Quiet": True})  # type: ignore[typeddict-item]
+    """Delete every version and marker, a page at a time, from the front of the listing.
+
+    Deleting while following pagination markers skips entries on some backends (moto), so
+    each round lists the first page again, until the listing is empty or stops shrinking.
+    """
+    previous: set[tuple[str, str]] = set()
+    while True:
+        page = s3.list_object_versions(Bucket=bucket, MaxKeys=1000)
+        doomed = {(v["Key"], v["VersionId"]) for v in page.get("Versions", []) + page.get("DeleteMarkers", [])}
+        if not doomed:
+            return
+        if doomed == previous:
+            raise StackError(f"bucket {bucket} does not empty: {len(doomed)} version(s) cannot be deleted")
+        previous = doomed
+        objects = [{"Key": key, "VersionId": version} for key, version in sorted(doomed)]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})  # type: ignore[typeddict-item]
