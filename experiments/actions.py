@@ -154,11 +154,7 @@ def restore_missing_from_backup(
     config.ensure_safe()
     s3 = config.target.s3()
     missing = sorted(set(list_etags(s3, config.backup_bucket)) - set(list_etags(s3, config.production_bucket)))
-    for key in missing:
-        s3.copy_object(
-            Bucket=config.production_bucket, Key=key, CopySource={"Bucket": config.backup_bucket, "Key": key}
-        )
-    return {"restored": missing}
+    return {"restored": _copy_back(config, missing)}
 
 
 def restore_from_backup(
@@ -171,12 +167,17 @@ def restore_from_backup(
     config = settings.load(configuration)
     config.ensure_safe()
     keys = select_keys(config, count=count, seed=seed, action="restore_from_backup")
+    return {"restored": _copy_back(config, keys)}
+
+
+def _copy_back(config: settings.ExperimentConfig, keys: list[str]) -> list[str]:
+    """Copy keys from the backup over production (rollbacks: they may overwrite)."""
     s3 = config.target.s3()
     for key in keys:
         s3.copy_object(
             Bucket=config.production_bucket, Key=key, CopySource={"Bucket": config.backup_bucket, "Key": key}
         )
-    return {"restored": keys}
+    return keys
 
 
 def reupload_newer(

@@ -12,15 +12,17 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
+from botocore.exceptions import ClientError
 
 from . import reconcile
 from .emulators import CHOICES, EMULATOR_VAR, Emulator, EndpointEmulator, RealAws, create_emulator
-from .exceptions import S3SelfHealingError
+from .exceptions import S3SelfHealingError, StackError
 from .pipeline import Pipeline
 from .reconcile import run_sweep
 from .safety import ensure_safe_target
 from .seed import DEFAULT_OBJECTS
 from .stack import StackNames, destroy_stack
+from .stack.deploy import find_topic_arn
 from .target import DEFAULT_REGION, AwsTarget
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,6 +68,9 @@ def _explicit_buckets(allow_remote: bool, production_bucket: str | None, backup_
         raise click.UsageError("--allow-remote needs --production-bucket and --backup-bucket: name what may be touched")
 
 
+endpoint_option = click.option(
+    "--endpoint-url", envvar="AWS_ENDPOINT_URL", required=True, help="URL of the running emulator."
+)
 region_option = click.option(
     "--region", default=DEFAULT_REGION, show_default=True, envvar="AWS_REGION", help="AWS region."
 )
@@ -183,7 +188,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 @main.command()
-@click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", required=True, help="URL of the running emulator.")
+@endpoint_option
 @region_option
 @prefix_option
 @_with_remote_options
@@ -218,8 +223,15 @@ def _stack_target(
     return backend.target, names
 
 
+def _queue_url(target: AwsTarget, names: StackNames) -> str:
+    try:
+        return str(target.sqs().get_queue_url(QueueName=names.dead_letter_queue)["QueueUrl"])
+    except ClientError as exc:
+        raise StackError(f"stack {names.prefix!r} has no dead-letter queue {names.dead_letter_queue!r}: {exc}") from exc
+
+
 @main.command()
-@click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", required=True, help="URL of the running emulator.")
+@endpoint_option
 @region_option
 @prefix_option
 @click.option(
@@ -242,13 +254,13 @@ def sweep(
 ) -> None:
     """Run the reconciliation sweep once: heal every key the backup has and production lacks."""
     target, names = _stack_target(endpoint_url, region, prefix, allow_remote, production_bucket, backup_bucket)
-    queue_url = target.sqs().get_queue_url(QueueName=names.dead_letter_queue)["QueueUrl"]
+    queue_url = _queue_url(target, names)
     result = run_sweep(target, names, dead_letter_queue_url=queue_url, max_restores_per_s=rate)
     click.echo(json.dumps(result.as_dict()))
 
 
 @main.command()
-@click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", required=True, help="URL of the running emulator.")
+@endpoint_option
 @region_option
 @prefix_option
 @_with_remote_options
@@ -263,6 +275,8 @@ def redrive(
 ) -> None:
     """Re-feed the dead-letter queue's S3 events to the healer (through the topic)."""
     target, names = _stack_target(endpoint_url, region, prefix, allow_remote, production_bucket, backup_bucket)
-    queue_url = target.sqs().get_queue_url(QueueName=names.dead_letter_queue)["QueueUrl"]
-    topic_arn = target.sns().create_topic(Name=names.topic)["TopicArn"]  # idempotent: returns the ARN
+    queue_url = _queue_url(target, names)
+    topic_arn = find_topic_arn(target.sns(), names)
+    if topic_arn is None:
+        raise StackError(f"stack {prefix!r} has no topic {names.topic!r} at {endpoint_url}: nothing to redrive into")
     click.echo(json.dumps(reconcile.redrive(target, queue_url, topic_arn)))

@@ -228,7 +228,7 @@ def destroy_stack(target: AwsTarget, names: StackNames) -> None:
         Bucket=names.production_bucket,
         NotificationConfiguration={},
     )
-    topic_arn = _topic_arn(sns, names)
+    topic_arn = find_topic_arn(sns, names)
     if topic_arn:
         subscriptions = attempt("list subscriptions", sns.list_subscriptions_by_topic, TopicArn=topic_arn) or {}
         for subscription in subscriptions.get("Subscriptions", []):
@@ -256,7 +256,8 @@ def destroy_stack(target: AwsTarget, names: StackNames) -> None:
         raise StackError(f"destroying stack {names.prefix!r} left resources behind: {'; '.join(failures)}")
 
 
-def _topic_arn(sns: Any, names: StackNames) -> str | None:
+def find_topic_arn(sns: Any, names: StackNames) -> str | None:
+    """The stack's topic ARN, or None when it does not exist (looked up, never created)."""
     for page in sns.get_paginator("list_topics").paginate():
         for topic in page.get("Topics", []):
             if topic["TopicArn"].rsplit(":", 1)[-1] == names.topic:

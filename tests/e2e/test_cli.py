@@ -158,3 +158,28 @@ def test_down_removes_a_stack_from_an_endpoint_emulator(emulator, worker_id_pref
     assert result.returncode == 0, result.stderr
     buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert names.production_bucket not in buckets and names.backup_bucket not in buckets
+
+
+def test_redrive_refeeds_the_dead_letter_queue_to_the_healer(make_pipeline):
+    pipeline = make_pipeline(objects=0)
+    s3 = pipeline.target.s3()
+    key = "late backup/report.csv"
+    s3.put_object(Bucket=pipeline.names.production_bucket, Key=key, Body=b"v1")
+    s3.delete_object(Bucket=pipeline.names.production_bucket, Key=key)  # no backup yet: dead-lettered
+    assert pipeline.runtime is not None and pipeline.runtime.wait_idle(30)
+    assert pipeline.runtime.stats().dead_lettered == 1
+    s3.put_object(Bucket=pipeline.names.backup_bucket, Key=key, Body=b"v1")  # the backup catches up
+
+    result = _run("redrive", "--endpoint-url", pipeline.target.endpoint_url, "--prefix", pipeline.names.prefix)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"redriven": 1, "left_in_queue": 0}
+    assert pipeline.runtime.wait_idle(30)
+    assert s3.get_object(Bucket=pipeline.names.production_bucket, Key=key)["Body"].read() == b"v1"
+
+
+def test_redrive_of_a_stack_that_does_not_exist_is_one_clear_line(emulator):
+    result = _run("redrive", "--endpoint-url", emulator.target.endpoint_url, "--prefix", "no-such-stack")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
