@@ -11,14 +11,14 @@ import json
 import os
 import random
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
-from urllib.parse import quote_plus
 
 from chaoslib.exceptions import ActivityFailed
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from healer.config import HealerConfig
+from healer.deadletter import s3_removed_message
 from healer.sweep import sweep
 from provisioning.exceptions import ConfigError
 from provisioning.faults.proxy import FaultProxyClient
@@ -67,11 +67,7 @@ def delete_objects(
 
     One DeleteObject a key, ``concurrency`` requests at once: many clients deleting together.
     """
-    config = settings.load(configuration)
-    config.ensure_safe()
-    keys = select_keys(config, count=count, fraction=fraction, prefix=prefix, seed=seed, action="delete_objects")
-    sent_at = delete_keys(config.target.s3(), config.production_bucket, keys, batch=False, concurrency=concurrency)
-    return {"faulted": sent_at, "deleted": len(keys)}
+    return _delete(configuration, "delete_objects", count, fraction, prefix, seed, batch=False, concurrency=concurrency)
 
 
 def batch_delete(
@@ -83,10 +79,24 @@ def batch_delete(
     secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Delete through DeleteObjects, 1,000 keys a call."""
+    return _delete(configuration, "batch_delete", count, fraction, prefix, seed, batch=True)
+
+
+def _delete(
+    configuration: dict[str, Any] | None,
+    action: str,
+    count: int | None,
+    fraction: float | None,
+    prefix: str,
+    seed: int,
+    *,
+    batch: bool,
+    concurrency: int = 1,
+) -> dict[str, Any]:
     config = settings.load(configuration)
     config.ensure_safe()
-    keys = select_keys(config, count=count, fraction=fraction, prefix=prefix, seed=seed, action="batch_delete")
-    sent_at = delete_keys(config.target.s3(), config.production_bucket, keys, batch=True)
+    keys = select_keys(config, count=count, fraction=fraction, prefix=prefix, seed=seed, action=action)
+    sent_at = delete_keys(config.target.s3(), config.production_bucket, keys, batch=batch, concurrency=concurrency)
     return {"faulted": sent_at, "deleted": len(keys)}
 
 
@@ -252,7 +262,7 @@ def replay_events(
     config = settings.load(configuration)
     config.ensure_safe()
     keys = select_keys(config, count=count, seed=seed, bucket=config.backup_bucket, action="replay_events")
-    events = [_removed_event(config.production_bucket, key) for key in keys for _ in range(copies)]
+    events = [s3_removed_message(config.production_bucket, key) for key in keys for _ in range(copies)]
     if shuffle:
         random.Random(seed).shuffle(events)
     sns = config.target.sns()
@@ -436,18 +446,3 @@ def _fault_proxy(configuration: dict[str, Any] | None) -> FaultProxyClient:
     if not is_loopback_url(str(url)):
         raise ConfigError(f"fault_proxy_url {url!r} is not a loopback address")
     return FaultProxyClient(str(url))
-
-
-def _removed_event(bucket: str, key: str) -> dict[str, Any]:
-    """An S3 ObjectRemoved:Delete notification as S3 sends it (key URL-encoded)."""
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "eventTime": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                "eventName": "ObjectRemoved:Delete",
-                "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key)}},
-            }
-        ]
-    }

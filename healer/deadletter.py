@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote_plus
 
 
-def s3_event_for(bucket: str, key: str, event_name: str = "ObjectRemoved:Delete") -> dict[str, Any]:
-    """A Lambda SNS event wrapping one S3 record, as a redrive would re-publish it."""
-    from urllib.parse import quote_plus
-
-    message = {
+def s3_removed_message(bucket: str, key: str, event_name: str = "ObjectRemoved:Delete") -> dict[str, Any]:
+    """An S3 notification for one removed key, as S3 publishes it to SNS (key URL-encoded)."""
+    return {
         "Records": [
             {
                 "eventVersion": "2.1",
@@ -26,7 +25,12 @@ def s3_event_for(bucket: str, key: str, event_name: str = "ObjectRemoved:Delete"
             }
         ]
     }
-    return {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(message)}}]}
+
+
+def s3_event_for(bucket: str, key: str, event_name: str = "ObjectRemoved:Delete") -> dict[str, Any]:
+    """A Lambda SNS event wrapping one S3 record, as a redrive would re-publish it."""
+    message = json.dumps(s3_removed_message(bucket, key, event_name))
+    return {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": message}}]}
 
 
 def dead_letter(

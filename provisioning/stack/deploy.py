@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
-from ..artifact import build_healer_zip, store_artifact
+from ..artifact import Artifact, build_healer_zip, store_artifact
 from ..exceptions import StackError
 from ..target import AwsTarget
 from .names import StackNames
@@ -84,8 +84,10 @@ def _deploy(target: AwsTarget, names: StackNames, subscribe_lambda: bool, extra_
         "DEAD_LETTER_QUEUE_URL": queue_url,
         **extra_env,
     }
-    function_arn = _ensure_function(lam, names.function, HANDLER, role_arn, environment)
-    sweep_arn = _ensure_function(lam, names.sweep_function, SWEEP_HANDLER, role_arn, environment)
+    artifact = build_healer_zip()
+    store_artifact(artifact)  # the local runtime finds the code by its hash
+    function_arn = _ensure_function(lam, names.function, HANDLER, artifact, role_arn, environment)
+    sweep_arn = _ensure_function(lam, names.sweep_function, SWEEP_HANDLER, artifact, role_arn, environment)
     for function in (names.function, names.sweep_function):
         lam.put_function_event_invoke_config(
             FunctionName=function,
@@ -154,9 +156,9 @@ def _role_not_ready(exc: BaseException) -> bool:
 
 
 @retry(retry=retry_if_exception(_role_not_ready), stop=stop_after_delay(60), wait=wait_exponential(max=5), reraise=True)
-def _ensure_function(lam: Any, name: str, handler: str, role_arn: str, environment: dict[str, str]) -> str:
-    artifact = build_healer_zip()
-    store_artifact(artifact)  # the local runtime finds the code by its hash
+def _ensure_function(
+    lam: Any, name: str, handler: str, artifact: Artifact, role_arn: str, environment: dict[str, str]
+) -> str:
     settings: dict[str, Any] = {
         "Role": role_arn,
         "Handler": handler,

@@ -13,11 +13,11 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from urllib.parse import quote_plus
 
 import pytest
 from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
+from healer.deadletter import s3_removed_message
 from provisioning.faults.proxy import FaultProxy
 from provisioning.faults.rules import FaultRule
 from provisioning.observe import audit_lines, delete_keys, queue_depth, sha256_of
@@ -63,16 +63,7 @@ def _settle(pipeline: Pipeline, timeout_s: float = 90) -> None:
 def _publish_removed(pipeline: Pipeline, keys: list[str]) -> None:
     sns = pipeline.target.sns()
     for key in keys:
-        message = {
-            "Records": [
-                {
-                    "eventSource": "aws:s3",
-                    "eventName": "ObjectRemoved:Delete",
-                    "eventTime": "2026-01-01T00:00:00.000Z",
-                    "s3": {"bucket": {"name": pipeline.names.production_bucket}, "object": {"key": quote_plus(key)}},
-                }
-            ]
-        }
+        message = s3_removed_message(pipeline.names.production_bucket, key)
         sns.publish(TopicArn=pipeline.outputs.topic_arn, Message=json.dumps(message))
 
 
